@@ -103,6 +103,14 @@ class Method:
     def __init__(self, options: dict[str, str] | None = None, device: str = "cpu"):
         self.config = parse_options(self.Config, options or {}, method=self.name or type(self).__name__)
         self.device = device
+        # Anything a method wants recorded about the last clip (scale used, resize applied, chunks...):
+        # the runner empties it before each generate() and stores it in that clip's generation.json.
+        self.info: dict[str, Any] = {}
+
+    @property
+    def record_name(self) -> str:
+        """The folder name of this method's results (the registry name unless a method overrides it)."""
+        return self.name or type(self).__name__
 
     @classmethod
     def check_available(cls) -> str | None:

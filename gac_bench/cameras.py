@@ -85,7 +85,7 @@ def look_at_c2w(position: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0,
     position = np.asarray(position, dtype=np.float64)
     z = np.asarray(target, dtype=np.float64) - position
     z /= np.linalg.norm(z)
-    x = np.cross(z, -np.asarray(up, dtype=np.float64))  # camera y points down, i.e. along -up
+    x = np.cross(z, np.asarray(up, dtype=np.float64))  # x = y cross z with camera y along -up
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     c2w = np.eye(4)

@@ -112,3 +112,7 @@ def synthroom_split(data_root: Path | None = None) -> Split:
         loader=load,
         data_location=str(synthroom.cache_dir(data_root)),
     )
+
+
+# The real-data splits register themselves; imported last so they can use the names above.
+from gac_bench import real_splits  # noqa: E402,F401

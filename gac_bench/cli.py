@@ -1,0 +1,206 @@
+"""The ``gac-bench`` command line (names fixed by DESIGN.md)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from gac_bench.protocol import PAPER_V1
+
+
+def _shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        k, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected K/N, e.g. 1/4") from None
+    if not 1 <= k <= n:
+        raise click.BadParameter(f"{value!r}: need 1 <= K <= N")
+    return k, n
+
+
+def _trajectories(value: str) -> tuple[str, ...]:
+    if value == "all":
+        return PAPER_V1.trajectories
+    if value not in PAPER_V1.trajectories:
+        raise click.BadParameter(f"{value!r}: choose all, {', '.join(PAPER_V1.trajectories)}")
+    return (value,)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("-v", "--verbose", is_flag=True, help="Log details (per-clip warnings are always logged).")
+def main(verbose: bool) -> None:
+    """gac-bench: evaluate camera-controlled scene video generators under protocol paper-v1."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+_run_options = [
+    click.option("--split", default="synthroom", show_default=True, help="Split name (see `gac-bench splits`)."),
+    click.option("--trajectory", "trajectory", default="all", show_default=True,
+                 help="all | dataset | forth-and-back"),
+    click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the split's data lives."),
+    click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
+    click.option("--limit", type=int, default=None, help="Only the first N clips (after sharding)."),
+    click.option("--shard", default=None, help="K/N: this process takes clips K, K+N, ... (1-based)."),
+    click.option("--clips", default=None, help="Comma-separated clip ids to run (a subset of the split)."),
+    click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
+    click.option("--seed", default=0, show_default=True, type=int),
+    click.option("--no-progress", is_flag=True, help="Hide progress bars."),
+]
+
+
+def _with_run_options(fn):
+    for opt in reversed(_run_options):
+        fn = opt(fn)
+    return fn
+
+
+def _run_opts(split, trajectory, data_root, runs_dir, limit, shard, clips, device, seed, no_progress):
+    from gac_bench.runner import RunOptions
+
+    return RunOptions(
+        split=split, trajectories=_trajectories(trajectory), data_root=data_root, runs_dir=runs_dir, limit=limit,
+        shard=_shard(shard), clips=tuple(clips.split(",")) if clips else None, device=device, seed=seed,
+        progress=not no_progress,
+    )
+
+
+def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
+    from gac_bench import leaderboard
+    from gac_bench.api import MethodUnavailable
+    from gac_bench.registry import DuplicateMethodError, UnknownMethodError
+    from gac_bench.runner import resolve_device, run_method
+    from gac_bench.scoring import Scorer
+
+    scorer = Scorer(resolve_device(opts.device))
+    for name, reason in scorer.unavailable.items():
+        click.echo(f"note: {name} will be reported as missing: {reason}", err=True)
+    failed_total = 0
+    for method, options in methods:
+        try:
+            result = run_method(method, options, opts, scorer=scorer)
+        except (UnknownMethodError, DuplicateMethodError, MethodUnavailable, KeyError, ValueError) as exc:
+            _fail(str(exc).strip("'\""))
+        new = sum(o.generated for o in result.outcomes)
+        failed_total += len(result.failures)
+        click.echo(f"{result.method}: {len(result.outcomes)} clip-trajectories, {new} generated now, "
+                   f"{len(result.failures)} failed", err=True)
+        for o in result.failures:
+            click.echo(f"  failed {o.clip_id} ({o.trajectory}): {o.error}", err=True)
+    rows = leaderboard.write_leaderboard(opts.runs_dir)
+    click.echo(leaderboard.to_markdown(rows))
+    click.echo(f"wrote {opts.runs_dir / 'leaderboard.md'}, .csv, .json", err=True)
+
+
+@main.command()
+@click.option("--method", "methods", multiple=True, required=True,
+              help="Registered name or package.module:Class; repeat to run several.")
+@click.option("--option", "options", multiple=True, help="Method option key=value (repeatable).")
+@_with_run_options
+def run(methods, options, **kwargs) -> None:
+    """Generate missing clips, score unscored ones, print the leaderboard. Safe to rerun after an interruption."""
+    from gac_bench.api import parse_option_pairs
+
+    try:
+        parsed = parse_option_pairs(options)
+    except ValueError as exc:
+        _fail(str(exc))
+    _run_methods([(m, parsed) for m in methods], _run_opts(**kwargs))
+
+
+@main.command()
+@click.option("--method", required=True, help="Name under which the frames are recorded.")
+@click.option("--frames-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
+              help="A folder per clip (PNG/JPG frames in name order, or <clip_id>.mp4).")
+@_with_run_options
+def score(method, frames_dir, **kwargs) -> None:
+    """Score frames produced elsewhere, writing the same records as `run`."""
+    from gac_bench.precomputed import precomputed_method_spec
+
+    opts = _run_opts(**kwargs)
+    if len(opts.trajectories) != 1:
+        _fail("score needs one --trajectory (dataset or forth-and-back): a frames folder holds one trajectory")
+    _run_methods([(precomputed_method_spec(), {"frames_dir": str(frames_dir), "name": method})], opts)
+
+
+@main.command()
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json", "latex"]))
+def table(runs_dir: Path, fmt: str) -> None:
+    """Rebuild the leaderboards from the per-clip records and print one format."""
+    from gac_bench import leaderboard
+
+    rows = leaderboard.write_leaderboard(runs_dir)
+    render = {"md": leaderboard.to_markdown, "csv": leaderboard.to_csv, "json": leaderboard.to_json,
+              "latex": leaderboard.to_latex}[fmt]
+    click.echo(render(rows))
+
+
+@main.command()
+def methods() -> None:
+    """List methods: name, summary, and whether they can run here."""
+    from tabulate import tabulate
+
+    from gac_bench.registry import describe_methods
+
+    rows = [(m.name, m.summary, "yes" if m.available else "no", m.detail) for m in describe_methods()]
+    click.echo(tabulate(rows, headers=["method", "summary", "ready", "detail"], tablefmt="github"))
+
+
+@main.command()
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+def splits(data_root) -> None:
+    """List splits: size, resolution, and where their data is."""
+    from tabulate import tabulate
+
+    from gac_bench.splits import get_split, known_splits
+
+    rows = []
+    for name in known_splits():
+        try:
+            s = get_split(name, data_root)
+            rows.append((name, len(s.clips), f"{s.width}x{s.height}", s.data_location, s.description))
+        except Exception as exc:
+            rows.append((name, "?", "?", f"error: {exc}", ""))
+    click.echo(tabulate(rows, headers=["split", "clips", "resolution", "data", "description"], tablefmt="github"))
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Verify sha256 of present files.")
+def weights(check: bool) -> None:
+    """List every weight file a metric or method needs, and whether it is present."""
+    from tabulate import tabulate
+
+    from gac_bench.weights import WEIGHT_FILES
+
+    rows = [(w.name, w.used_by, str(w.path), "present" if w.present() else "MISSING", w.url) for w in WEIGHT_FILES.values()]
+    click.echo(tabulate(rows, headers=["file", "used by", "expected path", "status", "source"], tablefmt="github"))
+
+
+@main.group()
+def data() -> None:
+    """Write datasets to disk."""
+
+
+@data.command("synthroom")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+def data_synthroom(out: Path, seed: int) -> None:
+    """Render the embedded synthroom split in the RealEstate10K raw form."""
+    from gac_bench.datasets import synthroom
+
+    root = synthroom.ensure_synthroom(out, seed=seed)
+    click.echo(f"synthroom written to {root}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Leaderboards, rebuilt from the per-clip records only (so 1 shard and N shards give the same table).
+
+Aggregation (protocol paper-v1): per frame -> mean per clip -> mean over clips, with a 95% percentile
+bootstrap CI over clips (2000 resamples, seed 0, clips in id order), and a coverage column (clips scored /
+clips in the split). A metric that is missing or failed is shown as missing with a footnote, never as 0.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gac_bench import records
+from gac_bench.protocol import PAPER_V1, Protocol
+
+COLUMNS = ("psnr", "ssim", "lpips", "fid", "r_err", "t_err")
+HEADERS = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "lpips": "LPIPS ↓", "fid": "FID ↓", "r_err": "R_err ↓", "t_err": "T_err ↓"}
+DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "fid": 2, "r_err": 3, "t_err": 3}
+BOOTSTRAP_RESAMPLES = 2000
+
+
+@dataclass
+class Cell:
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int  # clips (or frames pooled, for FID) behind the value
+
+
+@dataclass
+class Row:
+    split: str
+    trajectory: str
+    subset: str
+    method: str
+    cells: dict[str, Cell | None]
+    notes: dict[str, str]  # column -> why it is missing
+    scored: int
+    total: int
+    failures: dict[str, str] = field(default_factory=dict)  # clip id -> error
+
+
+def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean over clips."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 1:
+        return float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def subset_frames(trajectory: str, subset: str, protocol: Protocol = PAPER_V1) -> np.ndarray:
+    """Output frames a subset covers: all scored frames; for forth-and-back also forward, return, loop."""
+    n, f = protocol.num_frames, protocol.forth_and_back_forward
+    frames = {
+        "all": np.arange(protocol.scored_from, n),
+        "forward": np.arange(protocol.scored_from, f),
+        "return": np.arange(f, n),
+        "loop": np.array([n - 1]),
+    }
+    if subset not in frames or (trajectory != "forth-and-back" and subset != "all"):
+        raise ValueError(f"no subset {subset!r} for trajectory {trajectory!r}")
+    return frames[subset]
+
+
+def subsets_for(trajectory: str) -> tuple[str, ...]:
+    return ("all", "forward", "return", "loop") if trajectory == "forth-and-back" else ("all",)
+
+
+# ---------------------------------------------------------------------------------------------- reading records
+
+
+@dataclass
+class ClipRecords:
+    clip_id: str
+    generation: dict | None
+    metrics: dict | None
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.generation is not None
+            and self.generation.get("status") == "ok"
+            and self.metrics is not None
+            and self.metrics.get("generation_id") == self.generation.get("generation_id")
+        )
+
+
+def read_method_records(folder: Path) -> list[ClipRecords]:
+    out = []
+    for clip_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        gen = records.read_json(clip_dir / "generation.json")
+        if gen is None:
+            continue
+        out.append(ClipRecords(clip_dir.name, gen, records.read_json(clip_dir / "metrics.json")))
+    return out
+
+
+def split_size(split_name: str, default: int) -> int:
+    try:
+        from gac_bench.splits import get_split
+
+        return len(get_split(split_name).clips)
+    except Exception:  # a split this version does not know: count what is on disk
+        return default
+
+
+def _clip_value(metric_entry: dict, frames: np.ndarray) -> float | None:
+    if metric_entry.get("status") != "ok":
+        return None
+    per_frame = np.array([np.nan if v is None else v for v in metric_entry["per_frame"]], dtype=np.float64)
+    vals = per_frame[frames]
+    vals = vals[np.isfinite(vals)]
+    return float(vals.mean()) if len(vals) else None
+
+
+def _cell(values: list[float]) -> Cell:
+    arr = np.array(values)
+    low, high = bootstrap_ci(arr)
+    return Cell(float(arr.mean()), low, high, len(arr))
+
+
+def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords], subset: str, total: int) -> Row:
+    frames = subset_frames(trajectory, subset)
+    ok = [c for c in clips if c.ok]
+    failures = {c.clip_id: str(c.generation.get("error")) for c in clips if c.generation.get("status") != "ok"}
+    cells: dict[str, Cell | None] = {}
+    notes: dict[str, str] = {}
+    for col in COLUMNS:
+        values, reasons = [], set()
+        for c in ok:
+            entry = c.metrics.get("metrics", {}).get(col)
+            if entry is None:
+                reasons.add(f"{col} is not computed by this gac-bench version")
+                continue
+            v = _clip_value(entry, frames) if entry.get("status") == "ok" else None
+            if v is None:
+                reasons.add(entry.get("reason") or entry.get("error") or "no value")
+            else:
+                values.append(v)
+        cells[col] = _cell(values) if values else None
+        if reasons:
+            notes[col] = "; ".join(sorted(reasons))
+    return Row(split, trajectory, subset, method, cells, notes, len(ok), total, failures)
+
+
+def collect_rows(runs_dir: Path) -> list[Row]:
+    """Every (split, trajectory, subset, method) row found under ``runs_dir``, in a deterministic order."""
+    rows = []
+    runs_dir = Path(runs_dir)
+    for split_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()) if runs_dir.is_dir() else []:
+        for traj_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
+            for method_dir in sorted(p for p in traj_dir.iterdir() if p.is_dir()):
+                clips = read_method_records(method_dir)
+                if not clips:
+                    continue
+                total = split_size(split_dir.name, len(clips))
+                for subset in subsets_for(traj_dir.name):
+                    rows.append(build_row(split_dir.name, traj_dir.name, method_dir.name, clips, subset, total))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- rendering
+
+
+def _fmt(cell: Cell | None, col: str, with_ci: bool = True) -> str:
+    if cell is None:
+        return "—"
+    d = DIGITS[col]
+    if not with_ci or cell.n < 2:
+        return f"{cell.mean:.{d}f}"
+    return f"{cell.mean:.{d}f} [{cell.ci_low:.{d}f}, {cell.ci_high:.{d}f}]"
+
+
+def footer(protocol: Protocol = PAPER_V1) -> str:
+    import torch
+    import torchmetrics
+
+    from gac_bench import __version__
+
+    try:
+        import lpips
+
+        lpips_version = getattr(lpips, "__version__", "present")
+    except ImportError:
+        lpips_version = "absent"
+    return (
+        f"{protocol.footer()} gac-bench {__version__}, torch {torch.__version__}, torchmetrics "
+        f"{torchmetrics.__version__}, lpips {lpips_version}. Cells: mean over clips [95% bootstrap CI]."
+    )
+
+
+def _groups(rows: list[Row]) -> dict[tuple[str, str, str], list[Row]]:
+    groups: dict[tuple[str, str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.split, r.trajectory, r.subset), []).append(r)
+    return groups
+
+
+def to_markdown(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
+    if not rows:
+        return "No results yet: run `gac-bench run --method NAME` first.\n"
+    lines: list[str] = []
+    notes: dict[str, int] = {}
+    for (split, traj, subset), group in _groups(rows).items():
+        title = f"## {split} · {traj}" + ("" if subset == "all" else f" · {subset} frames")
+        lines += [title, "", "| Method | " + " | ".join(HEADERS[c] for c in COLUMNS) + " | Coverage |"]
+        lines.append("|---" * (len(COLUMNS) + 2) + "|")
+        for r in group:
+            cells = []
+            for col in COLUMNS:
+                text = _fmt(r.cells[col], col)
+                if r.cells[col] is None and col in r.notes:
+                    mark = notes.setdefault(f"{HEADERS[col].split()[0]}: {r.notes[col]}", len(notes) + 1)
+                    text += f" ({mark})"
+                cells.append(text)
+            lines.append(f"| {r.method} | " + " | ".join(cells) + f" | {r.scored}/{r.total} |")
+        lines.append("")
+    failed = [(r, cid, err) for r in rows if r.subset == "all" for cid, err in r.failures.items()]
+    if notes:
+        lines += ["Missing values:", ""] + [f"({i}) {text}" for text, i in notes.items()] + [""]
+    if failed:
+        lines += ["Failed clips (counted in coverage):", ""]
+        lines += [f"- {r.split}/{r.trajectory}/{r.method}/{cid}: {err}" for r, cid, err in failed] + [""]
+    lines.append(footer(protocol))
+    return "\n".join(lines) + "\n"
+
+
+def to_records(rows: list[Row]) -> list[dict]:
+    out = []
+    for r in rows:
+        rec = {"split": r.split, "trajectory": r.trajectory, "subset": r.subset, "method": r.method}
+        for col in COLUMNS:
+            c = r.cells[col]
+            rec.update({col: c.mean if c else None, f"{col}_ci_low": c.ci_low if c else None,
+                        f"{col}_ci_high": c.ci_high if c else None, f"{col}_n": c.n if c else 0})
+        rec.update(coverage_scored=r.scored, coverage_total=r.total, notes=r.notes, failures=r.failures)
+        out.append(rec)
+    return out
+
+
+def to_csv(rows: list[Row]) -> str:
+    import pandas as pd
+
+    recs = [{k: v for k, v in rec.items() if k not in ("notes", "failures")} for rec in to_records(rows)]
+    return pd.DataFrame(recs).to_csv(index=False)
+
+
+def to_json(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
+    return json.dumps({"protocol": protocol.to_dict(), "footer": footer(protocol), "rows": to_records(rows)},
+                      indent=1, allow_nan=False, default=str)
+
+
+def to_latex(rows: list[Row]) -> str:
+    lines = []
+    for (split, traj, subset), group in _groups(rows).items():
+        lines += [f"% {split} / {traj} / {subset}", "\\begin{tabular}{l" + "c" * len(COLUMNS) + "c}", "\\toprule"]
+        heads = [HEADERS[c].replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$").replace("_", "\\_") for c in COLUMNS]
+        lines.append("Method & " + " & ".join(heads) + " & Coverage \\\\ \\midrule")
+        for r in group:
+            vals = [_fmt(r.cells[c], c, with_ci=False) for c in COLUMNS]
+            lines.append(f"{r.method} & " + " & ".join(vals) + f" & {r.scored}/{r.total} \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", ""]
+    return "\n".join(lines)
+
+
+def write_leaderboard(runs_dir: Path, rows: list[Row] | None = None) -> list[Row]:
+    """Write ``<runs>/leaderboard.{md,csv,json}`` atomically and return the rows."""
+    rows = collect_rows(runs_dir) if rows is None else rows
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in (("leaderboard.md", to_markdown(rows)), ("leaderboard.csv", to_csv(rows) if rows else ""),
+                       ("leaderboard.json", to_json(rows))):
+        tmp = runs_dir / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(runs_dir / name)
+    return rows
+
+
+__all__ = ["Cell", "Row", "asdict", "bootstrap_ci", "collect_rows", "to_csv", "to_json", "to_latex", "to_markdown",
+           "write_leaderboard"]

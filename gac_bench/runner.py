@@ -1,0 +1,277 @@
+"""The runner: generate what is missing, score what is unscored, one clip at a time, resumable.
+
+For every (clip, trajectory) of the selected split the runner
+  1. reuses ``generation.json`` + ``frames/`` when they are valid for this method version, options, seed and
+     trajectory; otherwise loads the clip, calls ``method.generate`` and checks what comes back;
+  2. reuses ``metrics.json`` when it was computed from this generation by the same metric suite; otherwise
+     scores the frames against the ground truth.
+A failure at any stage (bad data, a method that raises or returns the wrong shape, a metric that breaks) is
+written as that clip's record and the run goes on; killing the run loses at most the clip in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from gac_bench import __version__, records
+from gac_bench.api import GenerationRequest, Method, MethodUnavailable
+from gac_bench.datasets.clip import Clip
+from gac_bench.protocol import PAPER_V1, Protocol
+from gac_bench.registry import get_method_class
+from gac_bench.scoring import Scorer
+from gac_bench.splits import ClipSpec, Split, get_split
+from gac_bench.trajectories import Trajectory, make_trajectory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    split: str = "synthroom"
+    trajectories: tuple[str, ...] = PAPER_V1.trajectories
+    data_root: Path | None = None
+    runs_dir: Path = Path("runs")
+    limit: int | None = None
+    shard: tuple[int, int] | None = None
+    clips: tuple[str, ...] | None = None
+    device: str = "auto"
+    seed: int = 0
+    retry_failed: bool = True
+    progress: bool = True
+    protocol: Protocol = PAPER_V1
+
+
+@dataclass
+class ClipOutcome:
+    clip_id: str
+    trajectory: str
+    status: str  # "ok" or "failed"
+    generated: bool = False  # generated in this run (False: reused)
+    scored: bool = False
+    error: str | None = None
+
+
+@dataclass
+class MethodRun:
+    method: str
+    outcomes: list[ClipOutcome] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[ClipOutcome]:
+        return [o for o in self.outcomes if o.status != "ok"]
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def shard_from_env() -> tuple[int, int] | None:
+    """Under torchrun every rank takes its own shard of clips."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        return int(os.environ["RANK"]) + 1, int(os.environ["WORLD_SIZE"])
+    return None
+
+
+def method_dirname(name: str) -> str:
+    """A method name as a folder name (``pkg.mod:Class`` specs contain ':')."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name)
+
+
+def clip_seed(seed: int, clip_id: str) -> int:
+    """A per-clip seed that does not depend on the clip's position (shards and limits give the same seeds)."""
+    digest = hashlib.sha256(f"{seed}:{clip_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def select_clips(split: Split, opts: RunOptions) -> list[ClipSpec]:
+    clips = split.clips
+    if opts.clips:
+        wanted = set(opts.clips)
+        unknown = sorted(wanted - {c.clip_id for c in clips})
+        if unknown:
+            raise KeyError(f"clip(s) not in split {split.name}: {', '.join(unknown)}")
+        clips = [c for c in clips if c.clip_id in wanted]
+    split_view = Split(split.name, split.width, split.height, clips, split.description, split.loader)
+    return split_view.select(opts.limit, opts.shard or shard_from_env())
+
+
+# ---------------------------------------------------------------------------------------------- generation
+
+
+def check_generated(frames: object, request: GenerationRequest) -> np.ndarray:
+    """The method's output as uint8 (N, H, W, 3), or ValueError saying what is wrong with it."""
+    expected = (request.num_frames, request.height, request.width, 3)
+    if not isinstance(frames, np.ndarray):
+        raise ValueError(f"method returned {type(frames).__name__}, expected a numpy uint8 array {expected}")
+    if frames.dtype != np.uint8:
+        nan = " and contains NaN" if np.issubdtype(frames.dtype, np.floating) and np.isnan(frames).any() else ""
+        raise ValueError(f"method returned dtype {frames.dtype}{nan}; expected uint8 {expected}")
+    if frames.shape != expected:
+        raise ValueError(f"method returned shape {frames.shape}, expected {expected}")
+    return frames
+
+
+def build_request(clip: Clip, traj: Trajectory, method_cls: type[Method], seed: int, scratch: Path, trajectory: str):
+    c2w = clip.c2w[traj.source_index]
+    depth = clip.depth(int(traj.source_index[0])) if (method_cls.uses_dataset_depth and clip.has_depth) else None
+    return GenerationRequest(
+        clip_id=clip.clip_id,
+        reference_image=clip.frame(int(traj.source_index[0])),
+        K=clip.K.copy(),
+        c2w=c2w,
+        height=clip.height,
+        width=clip.width,
+        seed=seed,
+        trajectory=trajectory,
+        scratch_dir=scratch,
+        reference_depth=depth,
+    )
+
+
+def generation_key(method: Method, traj: Trajectory, seed: int, protocol: Protocol) -> dict:
+    """Everything that must match for stored frames to be reused."""
+    return {
+        "protocol": protocol.name,
+        "method_version": type(method).version,
+        "options": method.options_dict(),
+        "seed": seed,
+        "source_index": [int(i) for i in traj.source_index],
+    }
+
+
+def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_failed: bool) -> bool:
+    if record is None or record.get("schema") != records.SCHEMA_VERSION:
+        return False
+    if any(records._jsonable(record.get(k)) != records._jsonable(v) for k, v in key.items()):
+        return False
+    if record.get("status") == "ok":
+        return records.frames_complete(folder / "frames", len(key["source_index"]))
+    return not retry_failed
+
+
+# ---------------------------------------------------------------------------------------------- the loop
+
+
+class _ClipRunner:
+    """Runs one method over the selected clips; holds the method instance and the scorer."""
+
+    def __init__(self, method_name: str, options: dict[str, str], split: Split, opts: RunOptions, scorer: Scorer):
+        self.cls = get_method_class(method_name)
+        missing = self.cls.check_available()
+        if missing:
+            raise MethodUnavailable(f"method {method_name!r} cannot run here: {missing}")
+        self.device = resolve_device(opts.device)
+        self.method = self.cls(options, device=self.device)
+        self.name = method_dirname(self.method.record_name or method_name)
+        self.split, self.opts, self.scorer = split, opts, scorer
+        self._setup_done = False
+
+    def _ensure_setup(self) -> None:
+        if not self._setup_done:
+            self.method.setup()  # MethodUnavailable here aborts the run: no clip could succeed
+            self._setup_done = True
+
+    def run_clip(self, spec: ClipSpec, trajectory: str, clip_cache: dict) -> ClipOutcome:
+        folder = records.clip_dir(self.opts.runs_dir, self.split.name, trajectory, self.name, spec.clip_id)
+        records.clean_stale_temporaries(folder)
+        traj = make_trajectory(trajectory, spec.start, spec.stride, self.opts.protocol)
+        seed = clip_seed(self.opts.seed, spec.clip_id)
+        key = generation_key(self.method, traj, seed, self.opts.protocol)
+        gen = records.read_json(folder / "generation.json")
+        outcome = ClipOutcome(spec.clip_id, trajectory, status="ok")
+        if not generation_is_valid(gen, key, folder, self.opts.retry_failed):
+            gen = self._generate(spec, traj, trajectory, key, folder, clip_cache)
+            outcome.generated = True
+        if gen["status"] != "ok":
+            outcome.status, outcome.error = "failed", gen.get("error")
+            return outcome
+        metrics = records.read_json(folder / "metrics.json")
+        if not self.scorer.record_is_valid(metrics, gen):
+            clip = self._load_clip(spec, clip_cache)
+            metrics = self.scorer.score_clip(clip, traj, folder, gen)
+            records.write_json_atomic(folder / "metrics.json", metrics)
+            outcome.scored = True
+        return outcome
+
+    def _load_clip(self, spec: ClipSpec, clip_cache: dict) -> Clip:
+        if spec.clip_id not in clip_cache:
+            clip_cache.clear()  # one clip in memory at a time
+            clip_cache[spec.clip_id] = self.split.load_clip(spec)
+        return clip_cache[spec.clip_id]
+
+    def _generate(self, spec, traj, trajectory, key, folder: Path, clip_cache) -> dict:
+        record = {
+            "schema": records.SCHEMA_VERSION,
+            **key,
+            "gac_bench_version": __version__,
+            "split": self.split.name,
+            "trajectory": trajectory,
+            "method": self.name,
+            "method_class": f"{self.cls.__module__}:{self.cls.__qualname__}",
+            "clip_id": spec.clip_id,
+            "device": self.device,
+            "uses_dataset_depth": self.cls.uses_dataset_depth,
+            "generation_id": uuid.uuid4().hex,
+        }
+        stage, t0 = "data", time.perf_counter()
+        try:
+            clip = self._load_clip(spec, clip_cache)
+            record["data_layout"] = clip.layout
+            scratch = folder / "scratch"
+            scratch.mkdir(parents=True, exist_ok=True)
+            request = build_request(clip, traj, self.cls, key["seed"], scratch, trajectory)
+            stage = "setup"
+            self._ensure_setup()
+            stage = "generate"
+            self.method.info = {}
+            frames = check_generated(self.method.generate(request), request)
+            record["info"] = dict(self.method.info)
+            record.update(num_frames=len(frames), height=request.height, width=request.width)
+            stage = "write"
+            records.write_frames_atomic(folder / "frames", frames)
+            record.update(status="ok", error=None)
+        except MethodUnavailable:
+            raise
+        except Exception as exc:  # recorded per clip; the run goes on with the next clip
+            record.update(status="failed", error_stage=stage, error=f"{type(exc).__name__}: {exc}")
+            record["traceback"] = traceback.format_exc(limit=8)
+            log.warning("clip %s (%s): %s failed: %s", spec.clip_id, trajectory, stage, exc)
+        record["wall_time_s"] = time.perf_counter() - t0
+        records.write_json_atomic(folder / "generation.json", record)
+        return record
+
+
+def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scorer: Scorer | None = None) -> MethodRun:
+    """Generate and score one method on the selected clips and trajectories of ``opts.split``."""
+    get_method_class(method_name)  # an unknown name fails before any data is touched
+    split = get_split(opts.split, opts.data_root)
+    scorer = scorer or Scorer(resolve_device(opts.device), protocol=opts.protocol)
+    runner = _ClipRunner(method_name, options, split, opts, scorer)
+    clips = select_clips(split, opts)
+    result = MethodRun(runner.name)
+    bar = tqdm(total=len(clips) * len(opts.trajectories), desc=runner.name, unit="clip", disable=not opts.progress)
+    clip_cache: dict = {}
+    for spec in clips:
+        for trajectory in opts.trajectories:
+            bar.set_postfix_str(f"{spec.clip_id} {trajectory}")
+            outcome = runner.run_clip(spec, trajectory, clip_cache)
+            result.outcomes.append(outcome)
+            bar.update(1)
+    bar.close()
+    scorer.finish_split(opts.runs_dir, split, runner.name, opts.trajectories)
+    return result
