@@ -135,11 +135,17 @@ def score(method, frames_dir, **kwargs) -> None:
 @main.command()
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json", "latex"]))
-def table(runs_dir: Path, fmt: str) -> None:
+@click.option("--plots", is_flag=True, help="Also draw per-frame curves to <runs-dir>/plots/*.png.")
+def table(runs_dir: Path, fmt: str, plots: bool) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
-    from gac_bench import leaderboard
+    from gac_bench import curves, leaderboard
 
     rows = leaderboard.write_leaderboard(runs_dir)
+    per_frame = curves.collect_curves(runs_dir)
+    click.echo(f"wrote {curves.write_curves(runs_dir, per_frame)}", err=True)
+    if plots:
+        for path in curves.plot_curves(per_frame, runs_dir / "plots"):
+            click.echo(f"wrote {path}", err=True)
     render = {"md": leaderboard.to_markdown, "csv": leaderboard.to_csv, "json": leaderboard.to_json,
               "latex": leaderboard.to_latex}[fmt]
     click.echo(render(rows))

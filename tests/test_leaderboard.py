@@ -1,0 +1,64 @@
+import json
+
+import numpy as np
+import pytest
+
+from gac_bench import curves, leaderboard
+from gac_bench.runner import RunOptions, run_method
+
+
+def test_bootstrap_ci_is_deterministic_and_brackets_the_mean():
+    vals = np.random.default_rng(0).normal(20, 2, 40)
+    low, high = leaderboard.bootstrap_ci(vals)
+    assert (low, high) == leaderboard.bootstrap_ci(vals)
+    assert low < vals.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * vals.std(ddof=1) / np.sqrt(40), rel=0.2)
+    assert leaderboard.bootstrap_ci(np.array([3.0])) == (3.0, 3.0)
+
+
+def test_subsets_of_forth_and_back():
+    assert list(leaderboard.subset_frames("forth-and-back", "forward")) == list(range(1, 32))
+    assert list(leaderboard.subset_frames("forth-and-back", "return")) == list(range(32, 64))
+    assert list(leaderboard.subset_frames("forth-and-back", "loop")) == [63]
+    with pytest.raises(ValueError):
+        leaderboard.subset_frames("dataset", "return")
+
+
+@pytest.fixture
+def runs(plane_split, tmp_path):
+    run_method("identity", {}, RunOptions(split=plane_split, runs_dir=tmp_path, progress=False, limit=2))
+    return tmp_path
+
+
+def test_clip_mean_then_mean_over_clips(runs, plane_split):
+    row = next(r for r in leaderboard.collect_rows(runs) if r.trajectory == "dataset")
+    per_clip = []
+    for clip in ("clipa", "clipb"):
+        m = json.loads((runs / plane_split / "dataset" / "identity" / clip / "metrics.json").read_text())
+        per_clip.append(np.mean(m["metrics"]["psnr"]["per_frame"][1:]))
+    assert row.cells["psnr"].mean == pytest.approx(np.mean(per_clip))
+    assert row.cells["psnr"].n == 2 and (row.scored, row.total) == (2, 3)
+
+
+def test_formats_show_missing_values_honestly(runs):
+    rows = leaderboard.write_leaderboard(runs)
+    md = (runs / "leaderboard.md").read_text()
+    assert "LPIPS ↓" in md and "alexnet-owt-7be5be79.pth" in md and "Protocol paper-v1" in md
+    assert "| — (1) |" in md
+    csv = (runs / "leaderboard.csv").read_text().splitlines()
+    assert csv[0].startswith("split,trajectory,subset,method,psnr,psnr_ci_low")
+    lpips_col = csv[0].split(",").index("lpips")
+    assert csv[1].split(",")[lpips_col] == ""  # missing, not 0
+    data = json.loads((runs / "leaderboard.json").read_text())
+    assert data["protocol"]["name"] == "paper-v1" and data["rows"][0]["lpips"] is None
+    assert "\\begin{tabular}" in leaderboard.to_latex(rows)
+
+
+def test_curves_and_plots(runs, tmp_path):
+    table = curves.collect_curves(runs)
+    fb = table[(table.trajectory == "forth-and-back") & (table.metric == "psnr")]
+    assert sorted(fb.frame) == list(range(1, 64))
+    # frame 63 of forth-and-back has frame 0's ground truth: identity is pixel-exact there
+    assert fb[fb.frame == 63]["mean"].item() == pytest.approx(58.92, abs=0.01)
+    paths = curves.plot_curves(table, tmp_path / "plots")
+    assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths)
