@@ -18,7 +18,8 @@ A method is a class with a ``name`` and ``generate(request) -> frames``. Registe
 Rules (checked by the runner, which records a per-clip failure when one is broken):
   1. Return uint8 (N, height, width, 3) RGB, one frame per pose; frame 0 may be the reference.
   2. Convert conventions, resize and pad inside the method with :mod:`gac_bench.cameras`.
-  3. Never write outside ``request.scratch_dir``, never compute metrics, never pick seeds.
+  3. Never write outside ``request.scratch_dir`` (nor over its ``frames/`` and ``*.json``), never compute metrics,
+     never pick seeds.
   4. A missing dependency or checkpoint raises :class:`MethodUnavailable` saying what to install or where to
      put which file.
 """
@@ -38,6 +39,13 @@ class MethodUnavailable(RuntimeError):
     """A method cannot run here: a package, repository or checkpoint is missing. The message says which."""
 
 
+class GenerationDeferred(Exception):
+    """Not a failure: the method chose not to generate this clip now (a dry run that only wrote its inputs).
+
+    The runner records the clip with status "deferred" and the message; it is not scored and a later run retries it.
+    """
+
+
 class UnsupportedRequest(ValueError):
     """A request is outside what a method supports (for example a clip without the depth it needs)."""
 
@@ -55,7 +63,8 @@ class GenerationRequest:
         height, width: the evaluation resolution the frames must have.
         seed: the seed the method must use for any randomness.
         trajectory: "dataset" or "forth-and-back".
-        scratch_dir: a per-clip folder the method may write to.
+        scratch_dir: the clip's folder in the runs layout; the method may write there (adapters put their upstream
+            inputs in ``scratch_dir / "upstream"``) except ``frames/`` and the ``*.json`` records, which are the runner's.
         reference_depth: optional float32 (height, width) z-depth of the reference view in world units, when the
             dataset provides one (synthroom does). Methods that use it say so in ``uses_dataset_depth``.
     """
@@ -113,8 +122,11 @@ class Method:
         return self.name or type(self).__name__
 
     @classmethod
-    def check_available(cls) -> str | None:
-        """None when the method can run here, else a message saying exactly what is missing."""
+    def check_available(cls, options: dict[str, str] | None = None) -> str | None:
+        """None when the method can run here with ``options``, else a message saying exactly what is missing.
+
+        ``gac-bench methods`` calls it without options (environment only); ``gac-bench run`` passes --option values.
+        """
         import importlib.util
 
         missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
@@ -185,6 +197,7 @@ def parse_option_pairs(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 __all__ = [
     "EmptyConfig",
+    "GenerationDeferred",
     "GenerationRequest",
     "Method",
     "MethodUnavailable",

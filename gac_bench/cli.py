@@ -92,8 +92,11 @@ def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
             _fail(str(exc).strip("'\""))
         new = sum(o.generated for o in result.outcomes)
         failed_total += len(result.failures)
+        deferred = [o for o in result.outcomes if o.status == "deferred"]
         click.echo(f"{result.method}: {len(result.outcomes)} clip-trajectories, {new} generated now, "
-                   f"{len(result.failures)} failed", err=True)
+                   f"{len(result.failures)} failed, {len(deferred)} deferred", err=True)
+        if deferred:
+            click.echo(f"  deferred, e.g. {deferred[0].clip_id}: {deferred[0].error}", err=True)
         for o in result.failures:
             click.echo(f"  failed {o.clip_id} ({o.trajectory}): {o.error}", err=True)
     rows = leaderboard.write_leaderboard(opts.runs_dir)
@@ -165,31 +168,25 @@ def methods() -> None:
 @main.command()
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 def splits(data_root) -> None:
-    """List splits: size, resolution, and where their data is."""
+    """List splits: size, where their data is looked for, and whether it is found."""
     from tabulate import tabulate
 
-    from gac_bench.splits import get_split, known_splits
+    from gac_bench.real_splits import describe_splits
 
-    rows = []
-    for name in known_splits():
-        try:
-            s = get_split(name, data_root)
-            rows.append((name, len(s.clips), f"{s.width}x{s.height}", s.data_location, s.description))
-        except Exception as exc:
-            rows.append((name, "?", "?", f"error: {exc}", ""))
-    click.echo(tabulate(rows, headers=["split", "clips", "resolution", "data", "description"], tablefmt="github"))
+    rows = [(s.name, s.size, "yes" if s.found else "no", s.data_location, s.detail) for s in describe_splits(data_root)]
+    click.echo(tabulate(rows, headers=["split", "clips", "data found", "location", "detail"], tablefmt="github"))
 
 
 @main.command()
-@click.option("--check", is_flag=True, help="Verify sha256 of present files.")
+@click.option("--check", is_flag=True, help="Also verify the sha256 of every present file.")
 def weights(check: bool) -> None:
-    """List every weight file a metric or method needs, and whether it is present."""
-    from tabulate import tabulate
+    """List every weight file a metric or method needs, and whether it is present. Nothing is downloaded."""
+    from gac_bench.weights import check_weights, format_weights_table, list_weights
 
-    from gac_bench.weights import WEIGHT_FILES
-
-    rows = [(w.name, w.used_by, str(w.path), "present" if w.present() else "MISSING", w.url) for w in WEIGHT_FILES.values()]
-    click.echo(tabulate(rows, headers=["file", "used by", "expected path", "status", "source"], tablefmt="github"))
+    statuses = check_weights() if check else list_weights()
+    click.echo(format_weights_table(statuses))
+    if check and any(s.state != "present" for s in statuses):
+        sys.exit(1)
 
 
 @main.group()

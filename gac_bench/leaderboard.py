@@ -128,7 +128,7 @@ def _cell(values: list[float]) -> Cell:
 def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords], subset: str, total: int) -> Row:
     frames = subset_frames(trajectory, subset)
     ok = [c for c in clips if c.ok]
-    failures = {c.clip_id: str(c.generation.get("error")) for c in clips if c.generation.get("status") != "ok"}
+    failures = {c.clip_id: str(c.generation.get("error")) for c in clips if c.generation.get("status") == "failed"}
     cells: dict[str, Cell | None] = {}
     notes: dict[str, str] = {}
     for col in COLUMNS:

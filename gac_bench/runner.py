@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gac_bench import __version__, records
-from gac_bench.api import GenerationRequest, Method, MethodUnavailable
+from gac_bench.api import GenerationDeferred, GenerationRequest, Method, MethodUnavailable
 from gac_bench.datasets.clip import Clip
 from gac_bench.protocol import PAPER_V1, Protocol
 from gac_bench.registry import get_method_class
@@ -56,7 +56,7 @@ class RunOptions:
 class ClipOutcome:
     clip_id: str
     trajectory: str
-    status: str  # "ok" or "failed"
+    status: str  # "ok", "failed" or "deferred"
     generated: bool = False  # generated in this run (False: reused)
     scored: bool = False
     error: str | None = None
@@ -69,7 +69,7 @@ class MethodRun:
 
     @property
     def failures(self) -> list[ClipOutcome]:
-        return [o for o in self.outcomes if o.status != "ok"]
+        return [o for o in self.outcomes if o.status == "failed"]
 
 
 def resolve_device(device: str) -> str:
@@ -161,7 +161,7 @@ def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_fail
         return False
     if record.get("status") == "ok":
         return records.frames_complete(folder / "frames", len(key["source_index"]))
-    return not retry_failed
+    return record.get("status") == "failed" and not retry_failed
 
 
 # ---------------------------------------------------------------------------------------------- the loop
@@ -172,7 +172,7 @@ class _ClipRunner:
 
     def __init__(self, method_name: str, options: dict[str, str], split: Split, opts: RunOptions, scorer: Scorer):
         self.cls = get_method_class(method_name)
-        missing = self.cls.check_available()
+        missing = self.cls.check_available(options)
         if missing:
             raise MethodUnavailable(f"method {method_name!r} cannot run here: {missing}")
         self.device = resolve_device(opts.device)
@@ -198,7 +198,8 @@ class _ClipRunner:
             gen = self._generate(spec, traj, trajectory, key, folder, clip_cache)
             outcome.generated = True
         if gen["status"] != "ok":
-            outcome.status, outcome.error = "failed", gen.get("error")
+            outcome.status = gen["status"]
+            outcome.error = gen.get("error") or gen.get("message")
             return outcome
         metrics = records.read_json(folder / "metrics.json")
         if not self.scorer.record_is_valid(metrics, gen):
@@ -232,9 +233,10 @@ class _ClipRunner:
         try:
             clip = self._load_clip(spec, clip_cache)
             record["data_layout"] = clip.layout
-            scratch = folder / "scratch"
-            scratch.mkdir(parents=True, exist_ok=True)
-            request = build_request(clip, traj, self.cls, key["seed"], scratch, trajectory)
+            # the clip's own folder: adapters put their upstream inputs in <clip>/upstream/ (frames/ and the
+            # JSON records are the runner's)
+            folder.mkdir(parents=True, exist_ok=True)
+            request = build_request(clip, traj, self.cls, key["seed"], folder, trajectory)
             stage = "setup"
             self._ensure_setup()
             stage = "generate"
@@ -247,6 +249,8 @@ class _ClipRunner:
             record.update(status="ok", error=None)
         except MethodUnavailable:
             raise
+        except GenerationDeferred as exc:  # e.g. a dry run: inputs written, nothing to score, not a failure
+            record.update(status="deferred", error=None, message=str(exc))
         except Exception as exc:  # recorded per clip; the run goes on with the next clip
             record.update(status="failed", error_stage=stage, error=f"{type(exc).__name__}: {exc}")
             record["traceback"] = traceback.format_exc(limit=8)

@@ -43,3 +43,16 @@ class FloatNaN(Method):
 
     def generate(self, request: GenerationRequest) -> np.ndarray:
         return np.full((request.num_frames, request.height, request.width, 3), np.nan, np.float32)
+
+
+class DeferEverything(Method):
+    """Writes an input file and defers, like an adapter's dry run."""
+
+    name = "defer-everything"
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        from gac_bench.api import GenerationDeferred
+
+        (request.scratch_dir / "upstream").mkdir(exist_ok=True)
+        (request.scratch_dir / "upstream" / "inputs.txt").write_text(request.clip_id)
+        raise GenerationDeferred(f"dry run: inputs in {request.scratch_dir / 'upstream'}")

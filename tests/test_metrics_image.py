@@ -105,3 +105,17 @@ def test_lpips_without_backbone_weights_is_missing_not_random(tmp_path, monkeypa
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MetricUnavailable, match="alexnet-owt-7be5be79.pth"):
         LpipsMetric.from_local_weights()
+
+
+def test_ssim_is_torchmetrics_definition_on_both_paths():
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    from gac_bench.metrics.base import uint8_to_float01
+    from gac_bench.metrics.image import ssim_map_mean
+
+    pred, target = real_pairs()
+    ref = structural_similarity_index_measure(uint8_to_float01(pred), uint8_to_float01(target), data_range=1.0,
+                                              reduction="none").numpy()
+    np.testing.assert_allclose(ssim_per_frame(pred, target, device="cpu"), ref, atol=1e-4)  # OpenCV path
+    torch_path = ssim_map_mean(uint8_to_float01(pred), uint8_to_float01(target)).numpy()  # the GPU path
+    np.testing.assert_allclose(torch_path, ref, atol=1e-4)

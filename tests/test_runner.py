@@ -148,3 +148,14 @@ def test_cli_unknown_method_lists_close_names(tmp_path):
 
     res = CliRunner().invoke(main, ["run", "--method", "identty", "--runs-dir", str(tmp_path)])
     assert res.exit_code == 2 and "Did you mean: identity" in res.output
+
+
+def test_deferred_clips_are_not_failures_and_are_retried(plane_split, tmp_path):
+    spec = "tests.methods_for_tests:DeferEverything"
+    first = run_method(spec, {}, opts(plane_split, tmp_path, limit=1, trajectories=("dataset",)))
+    assert first.outcomes[0].status == "deferred" and not first.failures
+    assert (tmp_path / plane_split / "dataset" / "defer-everything" / "clipa" / "upstream" / "inputs.txt").is_file()
+    again = run_method(spec, {}, opts(plane_split, tmp_path, limit=1, trajectories=("dataset",)))
+    assert again.outcomes[0].generated  # a deferred clip is attempted again
+    row = leaderboard.collect_rows(tmp_path)[0]
+    assert row.scored == 0 and row.failures == {}

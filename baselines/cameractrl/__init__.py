@@ -1,0 +1,5 @@
+"""CameraCtrl (svd branch) adapter; see README.md."""
+
+from baselines.cameractrl.method import CameraCtrlMethod
+
+__all__ = ["CameraCtrlMethod"]

@@ -1,0 +1,5 @@
+"""SEVA (Stable Virtual Camera) adapter; see README.md."""
+
+from baselines.seva.method import SevaMethod
+
+__all__ = ["SevaMethod"]

@@ -1,0 +1,111 @@
+"""Attention masks of the packed interleaved sequence (Bagel's rules) and the attention call itself.
+
+Every token belongs to a *split* (one text segment or one image/geometry item with its two markers) with a mode:
+
+    CAUSAL  text: lower-triangular inside the split
+    FULL    clean latent item (context, t = 0): bidirectional inside the split
+    NOISE   noisy latent item (target, t > 0): bidirectional inside the split, invisible to every other split
+
+and the rules (gac-model.md 1.8): a token sees every earlier token of its sample; FULL and NOISE splits are
+bidirectional inside; tokens of a NOISE split are hidden from all tokens outside it (so a noisy target sees the
+clean context and itself, and nothing later sees a noisy copy); samples never see each other. A generated item is
+packed twice, noisy then clean, so later tokens read its clean copy ("a generated frame re-enters as clean
+context").
+
+One function, :func:`allowed`, states the rules on index tensors; the dense CPU mask and the FlexAttention
+``mask_mod`` both call it, so they agree by construction (and a test checks the two attention outputs).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+
+CAUSAL, FULL, NOISE = 0, 1, 2
+
+try:  # FlexAttention (torch >= 2.5)
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
+except ImportError:  # pragma: no cover - old torch
+    BlockMask, create_block_mask, flex_attention = None, None, None
+
+AttnMask = Union[None, torch.Tensor, "BlockMask"]
+
+
+def allowed(
+    q_idx: torch.Tensor,
+    kv_idx: torch.Tensor,
+    split_id: torch.Tensor,
+    split_mode: torch.Tensor,
+    sample_id: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """True where query position ``q_idx`` may attend to key position ``kv_idx`` (broadcasting index tensors)."""
+    same_split = split_id[q_idx] == split_id[kv_idx]
+    earlier = kv_idx <= q_idx
+    bidirectional = same_split & (split_mode[q_idx] != CAUSAL)
+    hidden_noise = (split_mode[kv_idx] == NOISE) & ~same_split
+    ok = (earlier | bidirectional) & ~hidden_noise
+    if sample_id is not None:
+        ok = ok & (sample_id[q_idx] == sample_id[kv_idx])
+    return ok
+
+
+def dense_mask(
+    split_id: torch.Tensor, split_mode: torch.Tensor, sample_id: torch.Tensor | None = None, num_cached: int = 0
+) -> torch.Tensor:
+    """Bool mask (L - num_cached, L) for the last L - num_cached tokens over all L; True = may attend."""
+    L = split_id.shape[0]
+    q = torch.arange(num_cached, L, device=split_id.device)[:, None]
+    kv = torch.arange(L, device=split_id.device)[None, :]
+    return allowed(q, kv, split_id, split_mode, sample_id)
+
+
+def flex_block_mask(
+    split_id: torch.Tensor, split_mode: torch.Tensor, sample_id: torch.Tensor | None = None, block_size: int = 128
+) -> BlockMask:
+    """FlexAttention BlockMask of the same rules (GPU training path); blocks that are fully masked are skipped."""
+    if create_block_mask is None:
+        raise RuntimeError("FlexAttention needs torch >= 2.5")
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return allowed(q_idx, kv_idx, split_id, split_mode, sample_id)
+
+    L = split_id.shape[0]
+    return create_block_mask(
+        mask_mod, None, None, L, L, device=split_id.device, BLOCK_SIZE=block_size, _compile=split_id.is_cuda
+    )
+
+
+_compiled_flex = None
+
+
+def _flex(q, k, v, block_mask):
+    global _compiled_flex
+    if q.is_cuda:
+        if _compiled_flex is None:
+            _compiled_flex = torch.compile(flex_attention, dynamic=False)
+        return _compiled_flex(q, k, v, block_mask=block_mask, enable_gqa=True)
+    return flex_attention(q, k, v, block_mask=block_mask, enable_gqa=True)
+
+
+def attend(q_LHE: torch.Tensor, k_CGE: torch.Tensor, v_CGE: torch.Tensor, mask: AttnMask) -> torch.Tensor:
+    """Scaled dot-product attention of L queries over C keys with grouped-query heads; returns (L, H, E).
+
+    ``mask``: None (every query sees every key: a noisy target over the cached context, the flash path), a dense
+    bool (L, C) tensor (CPU path), or a FlexAttention BlockMask (GPU training path).
+    """
+    q = q_LHE.transpose(0, 1)[None]
+    k = k_CGE.transpose(0, 1)[None]
+    v = v_CGE.transpose(0, 1)[None]
+    if BlockMask is not None and isinstance(mask, BlockMask):
+        out = _flex(q, k, v, mask)
+    elif mask is None and q.is_cuda:
+        # expand the key/value heads so the flash kernel serves grouped-query attention on every torch version
+        rep = q.shape[1] // k.shape[1]
+        k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+        out = F.scaled_dot_product_attention(q, k, v)
+    else:
+        attn_mask = None if mask is None else mask[None, None]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=True)
+    return out[0].transpose(0, 1)

@@ -1,0 +1,153 @@
+"""``gac``: the GaC model as a gac-bench method.
+
+    gac-bench run --method gac --option checkpoint=PATH [--option steps=50 --option context_size=4 ...]
+
+PATH is a folder written by ``python -m gac.train`` or ``python -m gac.convert_bagel`` (config.json +
+model.safetensors; its VAE folder is named in config.json or given with ``vae=``). Lengths are normalised by the
+scene scale: the median of the dataset's reference depth when the split has depth (synthroom), else, with a
+warning, the largest camera distance from the reference along the trajectory (a weaker, trajectory-dependent
+guess of the unit the model was trained in).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gac_bench import cameras
+from gac_bench.api import GenerationRequest, Method, MethodUnavailable
+from gac_bench.registry import register_method
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GaCOptions:
+    checkpoint: str = ""
+    """Folder with config.json and model.safetensors."""
+    vae: str = ""
+    """Override the VAE folder named by the checkpoint (a diffusers AutoencoderKL folder)."""
+    steps: int = 50
+    """Euler steps (model evaluations) per generated item."""
+    shift: float = 3.0
+    """Timestep shift of the sampling grid (Bagel's inference default)."""
+    context_size: int = 4
+    """Context frames retrieved per target frame (training used 1-4)."""
+    min_overlap: float = 0.05
+    """Retrieval: frames whose frustum overlap with the target is below this are not used."""
+    near: float = 0.25
+    """Retrieval: nearest sampled depth in scene-scale units."""
+    far: float = 4.0
+    """Retrieval: farthest sampled depth in scene-scale units."""
+    emit_geometry: bool = False
+    """Also generate the geometry of every view (variant #1) and save it to scratch_dir/geometry."""
+    reencode: bool = True
+    """Re-encode generated views from pixels before they become context (Bagel's flow)."""
+    dtype: str = "auto"
+    """fp32, bf16, or auto (bf16 on CUDA, fp32 on CPU)."""
+
+
+@register_method("gac")
+class GaCMethod(Method):
+    summary = "Geometry-as-Context (this project's re-implementation): autoregressive MoT with camera gated attention."
+    version = "1"
+    requires = ("diffusers", "safetensors")
+    uses_dataset_depth = True
+    Config = GaCOptions
+
+    def __init__(self, options=None, device: str = "cpu"):
+        super().__init__(options, device)
+        self.rollout = None
+        self._last_scale = 1.0
+
+    def setup(self) -> None:
+        from gac.checkpoint import load_checkpoint, resolve_vae_path
+        from gac.retrieval import RetrievalConfig
+        from gac.sample import Rollout, SampleConfig
+        from gac.vae import load_vae
+
+        opt = self.config
+        if not opt.checkpoint:
+            raise MethodUnavailable(
+                "gac needs a checkpoint: --option checkpoint=PATH, a folder with config.json and model.safetensors "
+                "written by `python -m gac.train` or `python -m gac.convert_bagel` (see gac/README.md)"
+            )
+        device = torch.device(self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(
+            opt.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
+        )
+        folder = Path(opt.checkpoint).expanduser()
+        try:
+            model, config = load_checkpoint(folder, device, dtype)
+        except FileNotFoundError as exc:
+            raise MethodUnavailable(str(exc)) from None
+        except ValueError as exc:
+            raise MethodUnavailable(f"gac: mismatched checkpoint: {exc}") from None
+        try:
+            codec = load_vae(resolve_vae_path(folder, config, opt.vae or None), device)
+        except (FileNotFoundError, ValueError) as exc:
+            raise MethodUnavailable(f"gac: {exc}") from None
+        if codec.latent_channels != model.cfg.latent_channels:
+            raise MethodUnavailable(
+                f"gac: the VAE has {codec.latent_channels} latent channels, the checkpoint expects "
+                f"{model.cfg.latent_channels}"
+            )
+        data = config.get("data", {})
+        retrieval = RetrievalConfig(context_size=opt.context_size, near=opt.near, far=opt.far, min_overlap=opt.min_overlap)
+        sample_cfg = SampleConfig(
+            steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
+            geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,
+            retrieval=retrieval,
+        )  # fmt: skip
+        self.rollout = Rollout(model, codec, sample_cfg, device)
+        log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)
+
+    def _scale(self, request: GenerationRequest) -> float:
+        from gac.geometry import scene_scale
+
+        if request.reference_depth is not None:
+            return scene_scale(request.reference_depth)
+        rel = cameras.relative_to_first(request.c2w)
+        dist = float(np.linalg.norm(rel[:, :3, 3], axis=-1).max())
+        warnings.warn("gac: no reference depth; scene scale taken from the trajectory extent", stacklevel=2)
+        return dist if dist > 1e-9 else 1.0
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        if self.rollout is None:
+            self.setup()
+        H, W, K = request.height, request.width, np.asarray(request.K, dtype=np.float64)
+        k = self.rollout.model.cfg.pixels_per_token
+        Hm, Wm = max(k, round(H / k) * k), max(k, round(W / k) * k)
+        ref = request.reference_image
+        if (Hm, Wm) != (H, W):  # the token grid needs multiples of 16 pixels: resize in, resize back out
+            ref = np.asarray(Image.fromarray(ref).resize((Wm, Hm), Image.BICUBIC))
+            K = cameras.K_after_resize(K, (W, H), (Wm, Hm))
+        self._last_scale = self._scale(request)
+        result = self.rollout.run(ref, K, request.c2w, self._last_scale, seed=request.seed)
+        frames = result.frames
+        per_view = result.seconds / max(1, len(frames) - 1)
+        self.info.update(seconds=round(result.seconds, 3), seconds_per_view=round(per_view, 4),
+                         contexts=result.contexts, scene_scale=self._last_scale)  # fmt: skip
+        if (Hm, Wm) != (H, W):
+            frames = np.stack([np.asarray(Image.fromarray(f).resize((W, H), Image.BICUBIC)) for f in frames])
+        frames[0] = request.reference_image
+        if result.depth is not None:
+            self._save_geometry(request.scratch_dir, result.depth)
+        return frames
+
+    @staticmethod
+    def _save_geometry(scratch: Path, depth: np.ndarray) -> None:
+        """Generated z-depth per frame: geometry/0000.npy (float32, input units) + a preview png."""
+        out = Path(scratch) / "geometry"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, d in enumerate(depth):
+            np.save(out / f"{i:04d}.npy", d.astype(np.float32))
+            inv = 1.0 / np.maximum(d, 1e-6)
+            img = (255 * (inv - inv.min()) / max(float(np.ptp(inv)), 1e-9)).astype(np.uint8)
+            Image.fromarray(img).save(out / f"{i:04d}.png")

@@ -1,0 +1,206 @@
+"""Autoregressive GaC rollout along a camera trajectory (paper Figure 2b and 5.1), written out in full.
+
+One rollout step for target frame j (a 2x2 grid of the next four views, or one view with the grid off):
+
+  1. retrieval  pick up to ``context_size`` earlier frames by frustum overlap (:mod:`gac.retrieval`);
+  2. prefill    pack them as clean context (``<Image> I_k [<Geometry> G_k]`` in temporal order) and run them once,
+                keeping their keys/values in the KV cache. The retrieved set changes from target to target and
+                RoPE ids follow packing order, so the cache is rebuilt per target frame (about one forward over the
+                context, against ``steps`` forwards of the target);
+  3. geometry   (``emit_geometry``, variant #1) ``<Geometry>``: sample G of the most recent frame, decode it as
+                depth, and append its clean copy to the cache (a generated item re-enters as clean context);
+     warped     (variant #2) ``<Warped>``: sample the warped image of frame j, append it clean;
+  4. image      ``<Image>``: sample I_j with ``steps`` Euler steps. Each step runs the noisy query
+                ``<vision_start> x_t <vision_end>`` against the cache with no mask (a noisy target sees the
+                whole context and itself; the cache is read, never written); no classifier-free guidance;
+  5. memory     decode I_j to pixels; store its clean tokens (re-encoded from the pixels, Bagel's own flow, or the
+                sampled latent itself with ``reencode=False``) as a memory frame.
+
+A trajectory of N poses gives frame 0 = the reference (a one-cell frame) and ceil((N-1)/4) target grids; a last
+grid with fewer than four new views repeats its last pose and the extra view is dropped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from gac import geometry as geo
+from gac.flow import EulerSchedule
+from gac.geometry import LatentItem
+from gac.masks import dense_mask
+from gac.model import GaCModel, KVCache
+from gac.retrieval import RetrievalConfig, frame_scores, select_context
+from gac.sequence import SequenceBuilder
+from gac.vae import LatentCodec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    steps: int = 50
+    shift: float = 3.0
+    grid: bool = True
+    variant: str = "geometry"
+    geometry: str = "depth"
+    emit_geometry: bool = False
+    reencode: bool = True
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+
+
+@dataclass
+class MemoryFrame:
+    views: list[int]  # trajectory indices of its cells
+    image: LatentItem
+    aux: LatentItem | None = None  # geometry G (variant #1) or warped image W (variant #2)
+
+
+@dataclass
+class RolloutResult:
+    frames: np.ndarray  # uint8 (N, H, W, 3)
+    depth: np.ndarray | None  # float32 (N, H, W) in input units, when geometry was generated
+    contexts: list[list[int]]  # retrieved memory frames per target frame
+    seconds: float
+
+
+class _Context:
+    """KV cache of clean context plus the RoPE/split counters and split table the masks need."""
+
+    def __init__(self, model: GaCModel, device):
+        self.model, self.device = model, device
+        self.cache = KVCache()
+        self.rope = self.split = 0
+        self.split_id = torch.zeros(0, dtype=torch.long, device=device)
+        self.split_mode = torch.zeros(0, dtype=torch.long, device=device)
+
+    @torch.no_grad()
+    def prefill(self, fill) -> None:
+        """Run the segments ``fill(builder)`` appends over the cache and keep their keys/values."""
+        b = SequenceBuilder(self.model.cfg, self.rope, self.split)
+        fill(b)
+        pk = b.build(self.device)
+        split_id = torch.cat([self.split_id, pk.split_id])
+        split_mode = torch.cat([self.split_mode, pk.split_mode])
+        mask = dense_mask(split_id, split_mode, num_cached=self.cache.length)
+        self.model(pk.inputs, mask, cache=self.cache, write_cache=True)
+        self.split_id, self.split_mode = split_id, split_mode
+        self.rope, self.split = pk.next_rope, pk.next_split
+
+    @torch.no_grad()
+    def sample(self, template: LatentItem, schedule: EulerSchedule, generator: torch.Generator) -> torch.Tensor:
+        """Denoise one item against the cache; returns its clean tokens (N, P) float32."""
+        noise = torch.randn(template.tokens.shape, generator=generator).to(self.device)
+        b = SequenceBuilder(self.model.cfg, self.rope, self.split)
+        b.latent(template.with_tokens(noise), noisy=True, t=1.0, x_t=noise)
+        inp = b.build(self.device).inputs
+        n = inp.latents.shape[0]
+
+        def velocity(x, t):
+            step_inp = dataclasses.replace(inp, latents=x, timesteps=torch.full((n,), t, device=self.device))
+            return self.model(step_inp, None, cache=self.cache, write_cache=False).float()
+
+        return schedule.sample(velocity, noise)
+
+
+class Rollout:
+    """Generates the frames of one trajectory from one reference image."""
+
+    def __init__(self, model: GaCModel, codec: LatentCodec, cfg: SampleConfig, device="cpu"):
+        if cfg.variant not in ("geometry", "warped", "none"):
+            raise ValueError(f"unknown variant {cfg.variant!r}")
+        self.model, self.codec, self.cfg, self.device = model.eval(), codec, cfg, torch.device(device)
+        self.schedule = EulerSchedule(cfg.steps, cfg.shift)
+
+    # ------------------------------------------------------------------ helpers
+    def _template(self, views: list[int], rays: torch.Tensor, h: int, w: int) -> LatentItem:
+        C = self.codec.latent_channels
+        zeros = [torch.zeros(C, h, w, device=self.device) for _ in views]
+        cells = list(range(len(views)))
+        return geo.make_item(zeros, [rays[v].to(self.device) for v in views], cells, self.model.cfg, 2)
+
+    def _decode(self, tokens: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+        return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, self.model.cfg.latent_patch_size))
+
+    def _prefill_frame(self, b: SequenceBuilder, mf: MemoryFrame) -> None:
+        if self.cfg.variant == "warped" and mf.aux is not None:
+            b.prompt("warped").latent(mf.aux, noisy=False, modality="warped")
+        b.prompt("image").latent(mf.image, noisy=False)
+        if self.cfg.variant == "geometry" and mf.aux is not None:
+            b.prompt("geometry").latent(mf.aux, noisy=False, modality="geometry")
+
+    def _geometry(self, ctx: _Context, mf: MemoryFrame, rays, h, w, gen, c2w_n, scale, depth_out) -> None:
+        """Predict G of memory frame ``mf`` (prompt, sample, decode to depth, re-enter clean)."""
+        ctx.prefill(lambda b: b.prompt("geometry"))
+        template = self._template(mf.views, rays, h, w)
+        tokens = ctx.sample(template, self.schedule, gen)
+        mf.aux = template.with_tokens(tokens)
+        ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
+        imgs = self.codec.decode_float(self._decode(tokens, len(mf.views), h, w))
+        for img, v in zip(imgs, mf.views):
+            depth_out[v] = geo.decode_geometry(self.cfg.geometry, img, c2w_n[v], scale)
+
+    # ------------------------------------------------------------------ rollout
+    @torch.no_grad()
+    def run(self, reference: np.ndarray, K: np.ndarray, c2w: np.ndarray, scale: float, seed: int = 0) -> RolloutResult:
+        """reference uint8 (H, W, 3) with H, W multiples of 16; K pixels; c2w (N, 4, 4) OpenCV, c2w[0] = reference;
+        ``scale`` = scene scale (median reference depth, same units as c2w)."""
+        t0 = time.perf_counter()
+        cfg, mcfg = self.cfg, self.model.cfg
+        H, W = reference.shape[:2]
+        k = mcfg.pixels_per_token
+        if H % k or W % k:
+            raise ValueError(f"view size {W}x{H} must be a multiple of {k} pixels")
+        N = len(c2w)
+        h, w = H // self.codec.downsample, W // self.codec.downsample
+        gen = torch.Generator().manual_seed(int(seed))
+        c2w_n = geo.normalize_poses(c2w, c2w[0], scale)
+        rays = geo.view_rays(K, c2w_n, H, W, self.device)  # (N, 6, H, W)
+        per = 4 if cfg.grid else 1
+        targets = [list(range(i, min(i + per, N))) for i in range(1, N, per)]
+        targets = [g + [g[-1]] * (per - len(g)) for g in targets]
+
+        frames = np.zeros((N, H, W, 3), dtype=np.uint8)
+        frames[0] = reference
+        want_depth = cfg.emit_geometry and cfg.variant == "geometry"
+        depth = np.zeros((N, H, W), dtype=np.float32) if want_depth else None
+        ref_lat = self.codec.encode_uint8(reference[None], sample=False).to(self.device)
+        memory = [MemoryFrame([0], geo.make_item([ref_lat[0]], [rays[0].to(self.device)], [0], mcfg, 2))]
+        contexts = []
+        for views in targets:
+            scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, cfg.retrieval)
+            chosen = select_context(scores, cfg.retrieval)
+            contexts.append(chosen)
+            ctx = _Context(self.model, self.device)
+            ctx.prefill(lambda b: [self._prefill_frame(b, memory[i]) for i in chosen])
+            last = memory[chosen[-1]]
+            if want_depth and last.aux is None:
+                self._geometry(ctx, last, rays, h, w, gen, c2w_n, scale, depth)
+            new = MemoryFrame(views, None)
+            template = self._template(views, rays, h, w)
+            if cfg.variant == "warped":
+                ctx.prefill(lambda b: b.prompt("warped"))
+                new.aux = template.with_tokens(ctx.sample(template, self.schedule, gen))
+                ctx.prefill(lambda b: b.latent(new.aux, noisy=False, modality="warped"))
+            ctx.prefill(lambda b: b.prompt("image"))
+            tokens = ctx.sample(template, self.schedule, gen)
+            images = self.codec.decode_uint8(self._decode(tokens, len(views), h, w))
+            for img, v in zip(images, views):
+                frames[v] = img
+            if cfg.reencode:
+                tokens = geo.make_item(list(self.codec.encode_uint8(images, sample=False).to(self.device)),
+                                       [rays[v] for v in views], list(range(len(views))), mcfg, 2).tokens  # fmt: skip
+            new.image = template.with_tokens(tokens)
+            memory.append(new)
+        if want_depth:  # the last frame's geometry has not been asked for yet
+            ctx = _Context(self.model, self.device)
+            chosen = select_context(np.ones(len(memory)), cfg.retrieval)
+            ctx.prefill(lambda b: [self._prefill_frame(b, memory[i]) for i in chosen])
+            if memory[chosen[-1]].aux is None:
+                self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, c2w_n, scale, depth)
+        return RolloutResult(frames, depth, contexts, time.perf_counter() - t0)
