@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+import gac.method  # noqa: F401  (registers "gac" where the package is not pip-installed)
 from gac_bench.api import parse_option_pairs
 from gac_bench.runner import RunOptions, run_method
 

@@ -25,19 +25,23 @@ for stage in "$@"; do
     cp /tmp/gac_vae/train_report.json "$OUT/vae_report.json"
     timeout $((TRAIN_S + 90)) python3 -m gac.train --preset gac-small --split synthroom --clips $TRAIN_CLIPS \
       --vae /tmp/gac_vae --out $CKPT --steps 100000 --time-limit "$TRAIN_S" --lr 5e-4 --warmup 200 \
-      --max-stride 3 --log-every 100 --save-every 100000 2>&1 | grep -v Warning | tail -8 | tee "$OUT/train.log"
+      --max-stride 3 --attention dense --log-every 100 --save-every 100000 2>&1 | grep -v Warning | tail -8 | tee "$OUT/train.log"
     cp $CKPT/train_log.jsonl "$OUT/train_log.jsonl"
     timeout 150 python3 benchmarks/gac_generate_only.py --method gac --clips room06,room07 --runs-dir runs/gac-eval \
       --device cuda --option checkpoint=$CKPT/last 2>&1 | tail -30 > "$OUT/generate.log"
     tar -cf /tmp/eval_runs.tar runs/gac-eval && split -b 15m /tmp/eval_runs.tar "$OUT/eval_runs.tar.part-"
     ;;
-  throughput)
-    timeout 300 python3 benchmarks/gac_throughput.py --out "$OUT/throughput.json" 2>&1 | grep -v Warning | tail -40 \
-      | tee "$OUT/throughput.log"
+  throughput-infer)
+    timeout 120 python3 benchmarks/gac_throughput.py --skip-train --out "$OUT/throughput_infer.json" 2>&1 \
+      | grep -v Warning | tail -40 | tee "$OUT/throughput_infer.log"
+    ;;
+  throughput-train)
+    timeout ${TRAIN_TP_S:-200} python3 benchmarks/gac_throughput.py --skip-infer --out "$OUT/throughput_train.json" \
+      2>&1 | grep -v Warning | tail -40 | tee "$OUT/throughput_train.log"
     ;;
   esac
-  echo "stage $stage: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/stages.txt"
+  echo "stage $stage: $(( $(date +%s) - t0 )) s" | tee "$OUT/stage_$stage.txt"
+  # at most 8 files come back: after every stage, small files go into one tar (so a cut-off run still returns them)
+  (cd "$OUT" && tar -rf logs.tar --remove-files $(ls | grep -v -e '^eval_runs' -e '^logs.tar$'))
 done
-# at most 8 files come back: everything small goes into one tar
-(cd "$OUT" && tar -cf logs.tar --remove-files $(ls | grep -v -e '^eval_runs' -e '^logs.tar$'))
 ls -la "$OUT"

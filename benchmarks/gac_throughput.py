@@ -176,6 +176,7 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--context-frames", type=int, default=4)
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--skip-infer", action="store_true")
     p.add_argument("--debug-cpu", action="store_true", help="tiny shapes on the CPU (checks the script, no numbers)")
     args = p.parse_args()
     global DEVICE, BASE, VIEW_H, VIEW_W
@@ -191,15 +192,22 @@ def main():
     full = BASE()
     L = full.num_layers
 
-    inf = [inference_grid_seconds(int(n), args.steps, args.context_frames) for n in args.layers.split(",")]
-    a, b = inf[0], inf[-1]
-    per_layer = (b["grid_seconds"] - a["grid_seconds"]) / (b["layers"] - a["layers"])
-    grid28 = a["grid_seconds"] + (L - a["layers"]) * per_layer
-    vae = vae_seconds() if DEVICE == "cuda" else {"decode_4_views_s": 0.0, "encode_4_views_s": 0.0}
-    grid_total = grid28 + vae["decode_4_views_s"] + vae["encode_4_views_s"]
-    res["inference"] = {"measured": inf, "per_layer_grid_seconds": per_layer, "grid_seconds_28_layers": grid28,
-                        "vae": vae, "seconds_per_view": grid_total / 4, "seconds_per_view_transformer_only": grid28 / 4}
-    print(json.dumps(res["inference"], indent=1), flush=True)
+    if args.skip_infer:
+        inf = []
+    else:
+        inf = [inference_grid_seconds(int(n), args.steps, args.context_frames) for n in args.layers.split(",")]
+    if inf:
+        a, b = inf[0], inf[-1]
+        per_layer = (b["grid_seconds"] - a["grid_seconds"]) / (b["layers"] - a["layers"])
+        grid28 = a["grid_seconds"] + (L - a["layers"]) * per_layer
+        vae = vae_seconds() if DEVICE == "cuda" else {"decode_4_views_s": 0.0, "encode_4_views_s": 0.0}
+        grid_total = grid28 + vae["decode_4_views_s"] + vae["encode_4_views_s"]
+        res["inference"] = {"measured": inf, "per_layer_grid_seconds": per_layer, "grid_seconds_28_layers": grid28,
+                            "vae": vae, "seconds_per_view": grid_total / 4,
+                            "seconds_per_view_transformer_only": grid28 / 4}  # fmt: skip
+        print(json.dumps(res["inference"], indent=1), flush=True)
+        with open(args.out, "w") as f:  # keep the inference numbers even if the training part fails
+            json.dump(res, f, indent=2)
 
     if not args.skip_train:
         cfg = BASE(num_layers=1)

@@ -33,7 +33,9 @@ def save_checkpoint(folder: Path, model: GaCModel, meta: dict, dtype: torch.dtyp
     """Write the model's weights (optionally cast to ``dtype``) and config; ``meta`` joins config.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.to(dtype) if dtype is not None else v).detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.to(dtype) if dtype is not None else v).detach().contiguous().cpu() for k, v in model.state_dict().items()
+    }
     tmp = folder / "model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": FORMAT})
     os.replace(tmp, folder / "model.safetensors")

@@ -99,7 +99,9 @@ def bagel_weight_files(folder: Path) -> list[Path]:
     raise FileNotFoundError(f"{folder}: no ema.safetensors or model.safetensors.index.json (a BAGEL-7B-MoT folder)")
 
 
-def convert(folder: Path, dtype: torch.dtype = torch.bfloat16, use_cga: bool = True, max_latent_size: int = 128) -> GaCModel:
+def convert(
+    folder: Path, dtype: torch.dtype = torch.bfloat16, use_cga: bool = True, max_latent_size: int = 128
+) -> GaCModel:
     """Build GaC on the meta device and fill it from the Bagel folder, one tensor at a time."""
     folder = Path(folder)
     cfg = config_from_bagel(folder, use_cga, max_latent_size)
@@ -115,7 +117,8 @@ def convert(folder: Path, dtype: torch.dtype = torch.bfloat16, use_cga: bool = T
                     continue
                 tensor = f.get_tensor(name)
                 if target not in expected or tuple(tensor.shape) != expected[target]:
-                    raise ValueError(f"{name} -> {target}: shape {tuple(tensor.shape)}, expected {expected.get(target)}")
+                    shape, want = tuple(tensor.shape), expected.get(target)
+                    raise ValueError(f"{name} -> {target}: shape {shape}, expected {want}")
                 state[target] = tensor.to(dtype)
     missing = sorted(set(expected) - set(state))
     not_new = [k for k in missing if not any(s in k for s in NEW_LAYERS)]

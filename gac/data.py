@@ -68,7 +68,9 @@ def view_groups(cfg: DataConfig, single_reference: bool) -> list[list[int]]:
 class SampleMaker:
     """Draws training samples (lists of :class:`FrameData` + number of context frames)."""
 
-    def __init__(self, clips: list[ClipArrays], codec: LatentCodec, model_cfg: GaCConfig, cfg: DataConfig, device="cpu"):
+    def __init__(
+        self, clips: list[ClipArrays], codec: LatentCodec, model_cfg: GaCConfig, cfg: DataConfig, device="cpu"
+    ):
         if codec.latent_channels != model_cfg.latent_channels:
             raise ValueError(
                 f"VAE has {codec.latent_channels} latent channels, model config expects {model_cfg.latent_channels}"
@@ -88,7 +90,8 @@ class SampleMaker:
     def _aux_images(self, clip: ClipArrays, idx: np.ndarray, groups, c2w_n, scale) -> list[np.ndarray] | None:
         """Per-view auxiliary images in [-1, 1] (H, W, 3): geometry of each view, or its warped image."""
         if self.cfg.variant == "geometry":
-            return [geo.encode_geometry(self.cfg.geometry, clip.depth[i], clip.K, c2w_n[j], scale) for j, i in enumerate(idx)]
+            kind = self.cfg.geometry
+            return [geo.encode_geometry(kind, clip.depth[i], clip.K, c2w_n[j], scale) for j, i in enumerate(idx)]
         if self.cfg.variant == "warped":
             from baselines.depth_warp import warp_reference
 

@@ -78,7 +78,8 @@ class GaCMethod(Method):
                 "gac needs a checkpoint: --option checkpoint=PATH, a folder with config.json and model.safetensors "
                 "written by `python -m gac.train` or `python -m gac.convert_bagel` (see gac/README.md)"
             )
-        device = torch.device(self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch.device(self.device if self.device != "auto" else auto)
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(
             opt.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
         )
@@ -99,7 +100,9 @@ class GaCMethod(Method):
                 f"{model.cfg.latent_channels}"
             )
         data = config.get("data", {})
-        retrieval = RetrievalConfig(context_size=opt.context_size, near=opt.near, far=opt.far, min_overlap=opt.min_overlap)
+        retrieval = RetrievalConfig(
+            context_size=opt.context_size, near=opt.near, far=opt.far, min_overlap=opt.min_overlap
+        )
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
             geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,

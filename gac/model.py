@@ -330,9 +330,10 @@ class MoTBlock(nn.Module):
 
     def __init__(self, cfg: GaCConfig):
         super().__init__()
-        self.norm1_und, self.norm1_gen = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps), RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        D, eps = cfg.hidden_size, cfg.rms_norm_eps
+        self.norm1_und, self.norm1_gen = RMSNorm(D, eps), RMSNorm(D, eps)
         self.attn = MoTAttention(cfg)
-        self.norm2_und, self.norm2_gen = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps), RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.norm2_und, self.norm2_gen = RMSNorm(D, eps), RMSNorm(D, eps)
         self.mlp_und = SwiGLU(cfg.hidden_size, cfg.intermediate_size)
         self.mlp_gen = SwiGLU(cfg.hidden_size, cfg.intermediate_size)
 
@@ -387,7 +388,8 @@ class GaCModel(nn.Module):
         self.llm2vae = nn.Linear(D, cfg.latent_dim)
         # One convolution patchifies the Plücker map onto the token grid (kernel = stride = 16 px); it is applied
         # to pre-cut patches as the equivalent matmul, see ``ray_features``.
-        self.ray_embed = nn.Conv2d(6, cfg.q_dim, cfg.pixels_per_token, stride=cfg.pixels_per_token) if cfg.use_cga else None
+        k = cfg.pixels_per_token
+        self.ray_embed = nn.Conv2d(6, cfg.q_dim, k, stride=k) if cfg.use_cga else None
         self.layers = nn.ModuleList(MoTBlock(cfg) for _ in range(cfg.num_layers))
         self.norm_und = RMSNorm(D, cfg.rms_norm_eps)
         self.norm_gen = RMSNorm(D, cfg.rms_norm_eps)

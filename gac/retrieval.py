@@ -55,7 +55,12 @@ def visible_fraction(points: np.ndarray, K: np.ndarray, c2w: np.ndarray, height:
 
 
 def frame_scores(
-    memory_views: list[np.ndarray], target_views: np.ndarray, K: np.ndarray, height: int, width: int, cfg: RetrievalConfig
+    memory_views: list[np.ndarray],
+    target_views: np.ndarray,
+    K: np.ndarray,
+    height: int,
+    width: int,
+    cfg: RetrievalConfig,
 ) -> np.ndarray:
     """Score per memory frame. ``memory_views[m]`` is (V_m, 4, 4) c2w of frame m's views; targets (T, 4, 4)."""
     clouds = [frustum_points(K, c, height, width, cfg) for c in target_views]

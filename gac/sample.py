@@ -125,7 +125,8 @@ class Rollout:
         return geo.make_item(zeros, [rays[v].to(self.device) for v in views], cells, self.model.cfg, 2)
 
     def _decode(self, tokens: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
-        return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, self.model.cfg.latent_patch_size))
+        p = self.model.cfg.latent_patch_size
+        return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, p))
 
     def _prefill_frame(self, b: SequenceBuilder, mf: MemoryFrame) -> None:
         if self.cfg.variant == "warped" and mf.aux is not None:

@@ -32,7 +32,7 @@ VARIANTS = ("geometry", "warped", "none")
 
 def _byte_ranks() -> list[int]:
     """GPT-2 bytes_to_unicode order: printable bytes first, then the rest; rank = token id in Qwen2's vocab."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), 256))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("\xa1"), ord("\xac") + 1), *range(ord("\xae"), 256)]
     rest = [b for b in range(256) if b not in printable]
     order = printable + rest
     ranks = [0] * 256

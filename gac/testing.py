@@ -52,7 +52,9 @@ def fixture_trajectory(n: int, step: float = 0.04, yaw_deg: float = 0.5) -> np.n
     return c2w
 
 
-def write_fixture_clip(root: Path, clip_id: str = "fix00", n: int = 24, height: int = 32, width: int = 64, seed: int = 0) -> Path:
+def write_fixture_clip(
+    root: Path, clip_id: str = "fix00", n: int = 24, height: int = 32, width: int = 64, seed: int = 0
+) -> Path:
     """Write one clip in the RealEstate10K raw layout under ``root``; returns ``root``."""
     root = Path(root)
     K = cameras.intrinsics_matrix(0.8 * width, 0.8 * width, width / 2, height / 2)

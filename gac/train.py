@@ -41,7 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a preset's field")
     p.add_argument("--init", default=None, help="start from this GaC checkpoint folder (e.g. converted from Bagel)")
     p.add_argument("--split", default=None, help="a gac-bench split with depth (synthroom)")
-    p.add_argument("--data-root", default=None, help="RE10K raw layout: DIR/cameras/<id>.txt, DIR/frames/<id>/, DIR/depth/<id>/")
+    p.add_argument("--data-root", default=None,
+                   help="RE10K raw layout: DIR/cameras/<id>.txt, DIR/frames/<id>/, DIR/depth/<id>/")
     p.add_argument("--clips", default=None, help="comma-separated clip ids (default: every clip)")
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
@@ -112,7 +113,10 @@ def preset_overrides(pairs: list[str]) -> dict:
         if key not in types:
             raise ValueError(f"--set {pair}: unknown GaCConfig field {key!r}")
         kind = types[key] if isinstance(types[key], str) else types[key].__name__
-        out[key] = value.lower() in ("1", "true") if kind == "bool" else (float(value) if kind == "float" else int(value))
+        if kind == "bool":
+            out[key] = value.lower() in ("1", "true")
+        else:
+            out[key] = float(value) if kind == "float" else int(value)
     return out
 
 
@@ -160,7 +164,8 @@ def main(argv=None) -> dict:
     )  # fmt: skip
     clips = load_training_clips(args)
     maker = SampleMaker(clips, codec, cfg, data_cfg, device)
-    log.info("model %s: %.1fM parameters; %d clips", args.preset, sum(p.numel() for p in model.parameters()) / 1e6, len(clips))
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model %s: %.1fM parameters; %d clips", args.preset, n_params / 1e6, len(clips))
 
     # optimiser (Bagel's AdamW settings)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0)
@@ -178,7 +183,8 @@ def main(argv=None) -> dict:
     def use_flex(length: int) -> bool:
         return args.attention == "flex" or (args.attention == "auto" and device.type == "cuda" and length > 16384)
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    on_gpu = device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
     history, t_start = [], time.perf_counter()
     log_path = out / "train_log.jsonl"
     while step < args.steps:
@@ -195,7 +201,8 @@ def main(argv=None) -> dict:
                 cfg, frames, num_context, data_cfg.variant, args.geometry_dropout if fixed is None else 0.0,
                 args.t_shift, generator=g,
             )  # fmt: skip
-            mask = (flex_block_mask if use_flex(packed.inputs.length) else dense_mask)(packed.split_id, packed.split_mode)
+            make_mask = flex_block_mask if use_flex(packed.inputs.length) else dense_mask
+            mask = make_mask(packed.split_id, packed.split_mode)
             with autocast:
                 v = model(packed.inputs, mask)
             loss = flow_loss(v[packed.loss_idx], packed.v_target) / args.batch

@@ -61,7 +61,8 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     vae = random_vae(small_vae_config(args.latent_channels, args.width_mult), args.seed).to(device).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    on_gpu = device.type == "cuda"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
     t0, step, losses = time.perf_counter(), 0, []
     while step < args.steps and time.perf_counter() - t0 < args.time_limit:
         idx = rng.integers(len(frames), size=args.batch)

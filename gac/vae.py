@@ -46,7 +46,7 @@ def _autoencoder_cls():
     try:
         from diffusers import AutoencoderKL
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("GaC needs diffusers for its VAE: pip install 'gac-bench[gac]' (or pip install diffusers)") from exc
+        raise ImportError("GaC needs diffusers for its VAE: pip install 'gac-bench[gac]' (or diffusers)") from exc
     return AutoencoderKL
 
 
@@ -127,8 +127,10 @@ def save_vae(vae, folder: Path) -> Path:
     return folder
 
 
-def load_vae(folder: Path, device="cpu", dtype: torch.dtype = torch.float32, sample_posterior: bool = False) -> LatentCodec:
-    """Load a diffusers AutoencoderKL folder offline; a missing or wrong folder raises FileNotFoundError saying which."""
+def load_vae(
+    folder: Path, device="cpu", dtype: torch.dtype = torch.float32, sample_posterior: bool = False
+) -> LatentCodec:
+    """Load a diffusers AutoencoderKL folder offline; a missing folder raises FileNotFoundError saying which."""
     folder = Path(folder)
     cfg_path = folder / "config.json"
     weights = folder / "diffusion_pytorch_model.safetensors"

@@ -54,6 +54,9 @@ _run_options = [
     click.option("--clips", default=None, help="Comma-separated clip ids to run (a subset of the split)."),
     click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
     click.option("--seed", default=0, show_default=True, type=int),
+    click.option("--estimator", default="auto", show_default=True,
+                 help="Pose estimator for R_err/T_err: auto (the split's: vggt for paper splits, colmap for "
+                      "synthroom), colmap, vggt, none."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
 ]
 
@@ -64,13 +67,13 @@ def _with_run_options(fn):
     return fn
 
 
-def _run_opts(split, trajectory, data_root, runs_dir, limit, shard, clips, device, seed, no_progress):
+def _run_opts(split, trajectory, data_root, runs_dir, limit, shard, clips, device, seed, estimator, no_progress):
     from gac_bench.runner import RunOptions
 
     return RunOptions(
         split=split, trajectories=_trajectories(trajectory), data_root=data_root, runs_dir=runs_dir, limit=limit,
         shard=_shard(shard), clips=tuple(clips.split(",")) if clips else None, device=device, seed=seed,
-        progress=not no_progress,
+        progress=not no_progress, estimator=estimator,
     )
 
 
@@ -78,10 +81,12 @@ def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
     from gac_bench import leaderboard
     from gac_bench.api import MethodUnavailable
     from gac_bench.registry import DuplicateMethodError, UnknownMethodError
-    from gac_bench.runner import resolve_device, run_method
-    from gac_bench.scoring import Scorer
+    from gac_bench.runner import make_scorer, run_method, run_noise_floor
 
-    scorer = Scorer(resolve_device(opts.device))
+    try:
+        scorer = make_scorer(opts)
+    except (KeyError, ValueError) as exc:
+        _fail(str(exc).strip("'\""))
     for name, reason in scorer.unavailable.items():
         click.echo(f"note: {name} will be reported as missing: {reason}", err=True)
     failed_total = 0
@@ -99,6 +104,9 @@ def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
             click.echo(f"  deferred, e.g. {deferred[0].clip_id}: {deferred[0].error}", err=True)
         for o in result.failures:
             click.echo(f"  failed {o.clip_id} ({o.trajectory}): {o.error}", err=True)
+    floor = run_noise_floor(opts, scorer)
+    if floor is not None and floor.failures:
+        click.echo(f"{floor.method}: {len(floor.failures)} failed, e.g. {floor.failures[0].error}", err=True)
     rows = leaderboard.write_leaderboard(opts.runs_dir)
     click.echo(leaderboard.to_markdown(rows))
     click.echo(f"wrote {opts.runs_dir / 'leaderboard.md'}, .csv, .json", err=True)

@@ -41,6 +41,7 @@ class Row:
     scored: int
     total: int
     failures: dict[str, str] = field(default_factory=dict)  # clip id -> error
+    pooled: dict = field(default_factory=dict)  # KID and counts behind the pooled FID
 
 
 def bootstrap_ci(values: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
@@ -80,6 +81,7 @@ class ClipRecords:
     clip_id: str
     generation: dict | None
     metrics: dict | None
+    folder: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -97,7 +99,7 @@ def read_method_records(folder: Path) -> list[ClipRecords]:
         gen = records.read_json(clip_dir / "generation.json")
         if gen is None:
             continue
-        out.append(ClipRecords(clip_dir.name, gen, records.read_json(clip_dir / "metrics.json")))
+        out.append(ClipRecords(clip_dir.name, gen, records.read_json(clip_dir / "metrics.json"), clip_dir))
     return out
 
 
@@ -119,6 +121,37 @@ def _clip_value(metric_entry: dict, frames: np.ndarray) -> float | None:
     return float(vals.mean()) if len(vals) else None
 
 
+def pooled_fid(ok: list[ClipRecords], frames: np.ndarray, num_scored: int) -> tuple[Cell | None, dict, str]:
+    """FID and KID over the given output frames of every scored clip, from the per-clip feature files.
+
+    Feature rows are the scored frames 1..N-1 in order, so output frame f is row f - 1.
+    """
+    from gac_bench.metrics.fid import fid_from_features, kid_from_features, load_features
+
+    if len(frames) * len(ok) < 2 or len(frames) == 1:
+        return None, {}, "FID is pooled over many frames; a one-frame subset has no FID"
+    rows = np.asarray(frames) - 1
+    gen, ref, skipped = [], [], []
+    for c in ok:
+        entry = c.metrics["metrics"].get("fid") or {}
+        if entry.get("status") != "ok":
+            skipped.append(c.clip_id)
+            continue
+        g, r = load_features(c.folder / entry["features"]), load_features(c.folder / entry["reference"])
+        if len(g) != num_scored or len(r) != num_scored:
+            skipped.append(c.clip_id)
+            continue
+        gen.append(g[rows])
+        ref.append(r[rows])
+    if not gen:
+        return None, {}, "no clip has FID features"
+    gen_all, ref_all = np.concatenate(gen), np.concatenate(ref)
+    fid = fid_from_features(gen_all, ref_all)
+    kid_mean, kid_std = kid_from_features(gen_all, ref_all)
+    note = f"FID pooled over {len(gen)} clips; clips without features: {', '.join(skipped)}" if skipped else ""
+    return Cell(fid, fid, fid, len(gen_all)), {"kid_mean": kid_mean, "kid_std": kid_std, "fid_frames": len(gen_all)}, note
+
+
 def _cell(values: list[float]) -> Cell:
     arr = np.array(values)
     low, high = bootstrap_ci(arr)
@@ -131,7 +164,14 @@ def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords]
     failures = {c.clip_id: str(c.generation.get("error")) for c in clips if c.generation.get("status") == "failed"}
     cells: dict[str, Cell | None] = {}
     notes: dict[str, str] = {}
+    pooled = {}
     for col in COLUMNS:
+        entries = [c.metrics.get("metrics", {}).get(col) or {} for c in ok]
+        if any(e.get("pooled") for e in entries):
+            cells[col], pooled, note = pooled_fid(ok, frames, len(subset_frames(trajectory, "all")))
+            if note:
+                notes[col] = note
+            continue
         values, reasons = [], set()
         for c in ok:
             entry = c.metrics.get("metrics", {}).get(col)
@@ -146,7 +186,11 @@ def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords]
         cells[col] = _cell(values) if values else None
         if reasons:
             notes[col] = "; ".join(sorted(reasons))
-    return Row(split, trajectory, subset, method, cells, notes, len(ok), total, failures)
+    degenerate = sum(bool(((c.metrics.get("pose") or {}).get("errors") or {}).get("degenerate_gt")) for c in ok)
+    if degenerate:
+        notes["t_err"] = (notes.get("t_err", "") + f"; {degenerate} clip(s) with degenerate ground-truth motion "
+                          "(flagged, still scored)").lstrip("; ")
+    return Row(split, trajectory, subset, method, cells, notes, len(ok), total, failures, pooled)
 
 
 def collect_rows(runs_dir: Path) -> list[Row]:
@@ -172,7 +216,7 @@ def _fmt(cell: Cell | None, col: str, with_ci: bool = True) -> str:
     if cell is None:
         return "—"
     d = DIGITS[col]
-    if not with_ci or cell.n < 2:
+    if not with_ci or cell.n < 2 or cell.ci_low == cell.ci_high:  # pooled FID has no CI
         return f"{cell.mean:.{d}f}"
     return f"{cell.mean:.{d}f} [{cell.ci_low:.{d}f}, {cell.ci_high:.{d}f}]"
 
@@ -239,6 +283,7 @@ def to_records(rows: list[Row]) -> list[dict]:
             c = r.cells[col]
             rec.update({col: c.mean if c else None, f"{col}_ci_low": c.ci_low if c else None,
                         f"{col}_ci_high": c.ci_high if c else None, f"{col}_n": c.n if c else 0})
+        rec.update(kid=r.pooled.get("kid_mean"), kid_std=r.pooled.get("kid_std"))
         rec.update(coverage_scored=r.scored, coverage_total=r.total, notes=r.notes, failures=r.failures)
         out.append(rec)
     return out

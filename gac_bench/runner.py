@@ -50,6 +50,7 @@ class RunOptions:
     retry_failed: bool = True
     progress: bool = True
     protocol: Protocol = PAPER_V1
+    estimator: str = "auto"  # pose estimator: auto (the split's default), colmap, vggt, or none
 
 
 @dataclass
@@ -106,7 +107,8 @@ def select_clips(split: Split, opts: RunOptions) -> list[ClipSpec]:
         if unknown:
             raise KeyError(f"clip(s) not in split {split.name}: {', '.join(unknown)}")
         clips = [c for c in clips if c.clip_id in wanted]
-    split_view = Split(split.name, split.width, split.height, clips, split.description, split.loader)
+    split_view = Split(split.name, split.width, split.height, clips, split.description, split.loader,
+                       split.data_location, split.default_estimator)
     return split_view.select(opts.limit, opts.shard or shard_from_env())
 
 
@@ -260,11 +262,22 @@ class _ClipRunner:
         return record
 
 
+def estimator_for(opts: RunOptions, split: Split) -> str | None:
+    name = split.default_estimator if opts.estimator == "auto" else opts.estimator
+    return None if name == "none" else name
+
+
+def make_scorer(opts: RunOptions, split: Split | None = None) -> Scorer:
+    split = split or get_split(opts.split, opts.data_root)
+    return Scorer(resolve_device(opts.device), protocol=opts.protocol, estimator=estimator_for(opts, split),
+                  split_name=split.name)
+
+
 def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scorer: Scorer | None = None) -> MethodRun:
     """Generate and score one method on the selected clips and trajectories of ``opts.split``."""
     get_method_class(method_name)  # an unknown name fails before any data is touched
     split = get_split(opts.split, opts.data_root)
-    scorer = scorer or Scorer(resolve_device(opts.device), protocol=opts.protocol)
+    scorer = scorer or make_scorer(opts, split)
     runner = _ClipRunner(method_name, options, split, opts, scorer)
     clips = select_clips(split, opts)
     result = MethodRun(runner.name)
@@ -278,4 +291,48 @@ def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scor
             bar.update(1)
     bar.close()
     scorer.finish_split(opts.runs_dir, split, runner.name, opts.trajectories)
+    return result
+
+
+def noise_floor_name(estimator: str) -> str:
+    return f"noise-floor-{estimator}"
+
+
+def run_noise_floor(opts: RunOptions, scorer: Scorer) -> MethodRun | None:
+    """The pose estimator on the ground-truth frames themselves: the R_err/T_err a perfect method would get.
+
+    Recorded like a method (``noise-floor-<estimator>``) with pose columns only; pixel columns are not
+    applicable. Nothing is generated, so the record keys on the estimator and the trajectory alone.
+    """
+    if scorer.pose_suite_missing():
+        return None
+    split = get_split(opts.split, opts.data_root)
+    name = noise_floor_name(scorer.estimator_name)
+    result = MethodRun(name)
+    bar = tqdm(total=len(select_clips(split, opts)) * len(opts.trajectories), desc=name, unit="clip",
+               disable=not opts.progress)
+    for spec in select_clips(split, opts):
+        clip = None
+        for trajectory in opts.trajectories:
+            folder = records.clip_dir(opts.runs_dir, split.name, trajectory, name, spec.clip_id)
+            traj = make_trajectory(trajectory, spec.start, spec.stride, opts.protocol)
+            gen = {"schema": records.SCHEMA_VERSION, "protocol": opts.protocol.name, "status": "ok",
+                   "method": name, "clip_id": spec.clip_id, "trajectory": trajectory,
+                   "source_index": [int(i) for i in traj.source_index],
+                   "generation_id": f"ground-truth:{spec.clip_id}:{trajectory}:{scorer.suite()['pose']}"}
+            outcome = ClipOutcome(spec.clip_id, trajectory, "ok")
+            if not scorer.record_is_valid(records.read_json(folder / "metrics.json"), gen):
+                try:
+                    clip = clip or split.load_clip(spec)
+                    metrics = scorer.score_ground_truth(clip, traj, gen)
+                    records.write_json_atomic(folder / "generation.json", gen)
+                    records.write_json_atomic(folder / "metrics.json", metrics)
+                    outcome.scored = True
+                except Exception as exc:
+                    gen.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+                    records.write_json_atomic(folder / "generation.json", gen)
+                    outcome.status, outcome.error = "failed", gen["error"]
+            result.outcomes.append(outcome)
+            bar.update(1)
+    bar.close()
     return result

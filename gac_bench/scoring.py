@@ -19,6 +19,10 @@ from gac_bench.metrics.image import PSNR_VERSION, SSIM_VERSION, psnr_per_frame, 
 from gac_bench.metrics.lpips_metric import LPIPS_VERSION, LpipsMetric
 from gac_bench.protocol import PAPER_V1, Protocol
 from gac_bench.trajectories import Trajectory
+from gac_bench.weights import WeightsMissing
+
+FID_FEATURES = "fid_features.npy"  # generated frames 1..N-1, one row per scored frame
+FID_REFERENCE_FEATURES = "fid_features_gt.npy"  # their ground truth, same rows
 
 PixelMetric = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -27,12 +31,26 @@ def _missing(reason: str) -> dict:
     return {"status": "missing", "reason": reason}
 
 
+class FeatureNet:
+    """The FID feature extractor with its identity (name and weights hash), which keys every cache."""
+
+    def __init__(self, model, extractor_id: str, weights_id: str):
+        self.model, self.extractor_id, self.weights_id = model, extractor_id, weights_id
+
+    def features(self, frames: np.ndarray, device: str) -> np.ndarray:
+        from gac_bench.metrics.fid import inception_features
+
+        return inception_features(self.model, frames, device)
+
+
 class Scorer:
     """Holds the metric implementations (built once) and scores clips with them."""
 
-    def __init__(self, device: str = "cpu", protocol: Protocol = PAPER_V1, lpips: LpipsMetric | None = None):
+    def __init__(self, device: str = "cpu", protocol: Protocol = PAPER_V1, lpips: LpipsMetric | None = None,
+                 fid_net: "FeatureNet | None" = None, estimator: str | None = None, split_name: str = ""):
         self.device = device
         self.protocol = protocol
+        self.split_name = split_name
         self.unavailable: dict[str, str] = {}
         self._lpips = lpips
         if lpips is None:
@@ -40,10 +58,40 @@ class Scorer:
                 self._lpips = LpipsMetric.from_local_weights(device)
             except MetricUnavailable as exc:
                 self.unavailable["lpips"] = str(exc)
+        self._fid = fid_net or self._load_inception()
+        self.estimator_name = estimator
+        self._estimator = self._load_estimator(estimator) if estimator else None
+        if estimator is None:
+            self.unavailable["r_err"] = self.unavailable["t_err"] = "no pose estimator selected (--estimator)"
+
+    def _load_inception(self) -> "FeatureNet | None":
+        from gac_bench.metrics import fid
+
+        try:
+            model = fid.load_inception(self.device)
+        except (WeightsMissing, MetricUnavailable) as exc:
+            self.unavailable["fid"] = str(exc)
+            return None
+        return FeatureNet(model, fid.inception_extractor_id(), fid.inception_weights_sha256())
+
+    def _load_estimator(self, name: str):
+        from gac_bench.poses.registry import get_estimator
+
+        estimator = get_estimator(name, device=self.device)
+        missing = estimator.check_available()
+        if missing:  # the pose columns say so; nothing falls back to another estimator
+            self.unavailable["r_err"] = self.unavailable["t_err"] = f"pose estimator {name}: {missing}"
+            return None
+        return estimator
 
     # ------------------------------------------------------------------ what a record must match
     def suite(self) -> dict[str, str]:
         versions = {"psnr": PSNR_VERSION, "ssim": SSIM_VERSION, "lpips": LPIPS_VERSION}
+        versions["fid"] = self._fid.extractor_id if self._fid else "missing"
+        if self._estimator is not None:
+            versions["pose"] = f"{self.estimator_name}-v{self._estimator.version}/errors-paper-v1"
+        else:
+            versions["pose"] = f"missing({self.estimator_name})"
         return {k: ("missing" if k in self.unavailable else v) for k, v in versions.items()}
 
     def record_is_valid(self, metrics: dict | None, generation: dict) -> bool:
@@ -75,6 +123,11 @@ class Scorer:
         results: dict[str, dict] = {name: _missing(reason) for name, reason in self.unavailable.items()}
         for name, fn in self._pixel_metrics().items():
             results[name] = self._run_metric(fn, generated[scored], ground_truth[scored], scored, n)
+        if self._fid is not None:
+            results["fid"] = self._fid_features(clip, traj, folder, generated[scored], ground_truth[scored])
+        pose: dict = {}
+        if self._estimator is not None:
+            pose = self._pose(clip, traj, generated, results)
         return {
             "schema": records.SCHEMA_VERSION,
             "protocol": self.protocol.name,
@@ -86,6 +139,7 @@ class Scorer:
             "frames_scored": scored,
             "mirror_of": traj.mirror_of,
             "metrics": results,
+            "pose": pose,
             "device": self.device,
             "wall_time_s": time.perf_counter() - t0,
         }
@@ -101,6 +155,61 @@ class Scorer:
         per_frame = np.full(n, np.nan)
         per_frame[scored] = values
         return {"status": "ok", "per_frame": per_frame, "mean": float(values.mean())}
+
+    def _fid_features(self, clip: Clip, traj: Trajectory, folder: Path, gen: np.ndarray, gt: np.ndarray) -> dict:
+        """Inception features of the scored frames, kept per clip so FID can be pooled over any set of clips."""
+        from gac_bench.metrics import fid, fid_reference
+
+        try:
+            fid.save_features(folder / FID_FEATURES, self._fid.features(gen, self.device))
+            scored = traj.source_index[self.protocol.scored_from :]
+            key = fid_reference.reference_key(
+                self.protocol.name, self.split_name or "unknown", traj.kind, clip.height, clip.width,
+                f"source frames {[int(i) for i in scored]}", [clip.clip_id], self._fid.weights_id,
+                self._fid.extractor_id)
+            ref = fid_reference.reference_features(key["split"], key, lambda: self._fid.features(gt, self.device))
+            fid.save_features(folder / FID_REFERENCE_FEATURES, ref)
+        except Exception as exc:
+            return {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        return {"status": "ok", "pooled": True, "features": FID_FEATURES, "reference": FID_REFERENCE_FEATURES,
+                "extractor": self._fid.extractor_id}
+
+    def _pose(self, clip: Clip, traj: Trajectory, generated: np.ndarray, results: dict) -> dict:
+        """Estimate cameras from all N generated frames in one call and compare with the trajectory's poses."""
+        from gac_bench.poses.errors import loop_closure, pose_errors
+
+        try:
+            estimate = self._estimator.estimate(generated, clip.K)
+            gt_c2w = clip.c2w[traj.source_index]
+            depth0 = float(np.median(clip.depth(int(traj.source_index[0])))) if clip.has_depth else None
+            errors = pose_errors(gt_c2w, estimate.c2w, estimate.registered, scene_depth=depth0)
+        except Exception as exc:
+            results["r_err"] = results["t_err"] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            return {"estimator": self.estimator_name, "error": f"{type(exc).__name__}: {exc}"}
+        for name, per_frame, mean in (("r_err", errors.r_err_rad_per_frame, errors.r_err_rad),
+                                      ("t_err", errors.t_err_per_frame, errors.t_err)):
+            results[name] = {"status": "ok", "per_frame": per_frame, "mean": mean, "unit": "rad" if name == "r_err" else ""}
+        out = {"estimator": self.estimator_name, "errors": errors.to_dict(), "estimate": estimate.to_dict()}
+        if traj.kind == "forth-and-back":
+            out["loop_closure"] = loop_closure(gt_c2w, estimate.c2w, estimate.registered).to_dict()
+        return out
+
+    def pose_suite_missing(self) -> bool:
+        return self._estimator is None
+
+    def score_ground_truth(self, clip: Clip, traj: Trajectory, generation: dict) -> dict:
+        """The noise-floor record: the pose estimator on the ground-truth frames; pixel metrics do not apply."""
+        t0 = time.perf_counter()
+        reason = "not applicable: this row is the pose estimator on the ground-truth frames"
+        results: dict[str, dict] = {k: {"status": "n/a", "reason": reason} for k in ("psnr", "ssim", "lpips", "fid")}
+        pose = self._pose(clip, traj, clip.frames(traj.source_index), results)
+        return {
+            "schema": records.SCHEMA_VERSION, "protocol": self.protocol.name,
+            "generation_id": generation["generation_id"], "suite": self.suite(), "clip_id": clip.clip_id,
+            "trajectory": traj.kind, "method": generation["method"],
+            "frames_scored": np.arange(self.protocol.scored_from, traj.num_frames), "mirror_of": traj.mirror_of,
+            "metrics": results, "pose": pose, "device": self.device, "wall_time_s": time.perf_counter() - t0,
+        }
 
     # ------------------------------------------------------------------ per split
     def finish_split(self, runs_dir: Path, split, method: str, trajectories: tuple[str, ...]) -> None:

@@ -36,6 +36,7 @@ class Split:
     description: str
     loader: Callable[[ClipSpec], Clip] = field(repr=False)
     data_location: str = ""
+    default_estimator: str = "vggt"  # the paper's pose estimator; synthroom uses the weight-free colmap
 
     def load_clip(self, spec: ClipSpec) -> Clip:
         clip = self.loader(spec)
@@ -111,6 +112,7 @@ def synthroom_split(data_root: Path | None = None) -> Split:
         description="embedded procedural indoor scenes rendered by gac-bench (exact depth), RealEstate10K form",
         loader=load,
         data_location=str(synthroom.cache_dir(data_root)),
+        default_estimator="colmap",
     )
 
 

@@ -56,3 +56,33 @@ class DeferEverything(Method):
         (request.scratch_dir / "upstream").mkdir(exist_ok=True)
         (request.scratch_dir / "upstream" / "inputs.txt").write_text(request.clip_id)
         raise GenerationDeferred(f"dry run: inputs in {request.scratch_dir / 'upstream'}")
+
+
+class FixturePoseEstimator:
+    """A test double of a pose estimator: returns the plane fixture's own poses for frames 0..N-1 (dataset
+    trajectory, stride 1) with a 0.1 rad rotation about y added to every frame after the first."""
+
+    name = "fixture-poses"
+    version = "test"
+    OFFSET_RAD = 0.1
+
+    def __init__(self, device="cpu"):
+        self.device = device
+
+    def check_available(self):
+        return None
+
+    def estimate(self, frames, K=None):
+        from gac_bench import cameras
+        from gac_bench.poses.base import PoseEstimate
+
+        n = len(frames)
+        c2w = np.tile(np.eye(4), (n, 1, 1))
+        seed = sum(map(ord, "clipa"))
+        for i in range(n):
+            c2w[i, :3, 3] = [0.01 * i + 0.05 * (seed % 7), 0.002 * i, 0.004 * i]
+            c2w[i, :3, :3] = cameras.rotation_about_axis([0, 1, 0], 0.002 * i)
+            if i:
+                c2w[i, :3, :3] = c2w[i, :3, :3] @ cameras.rotation_about_axis([0, 1, 0], self.OFFSET_RAD)
+        return PoseEstimate(c2w=c2w, K=np.tile(K, (n, 1, 1)), registered=np.ones(n, bool),
+                            estimator=self.name)

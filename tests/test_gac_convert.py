@@ -38,7 +38,8 @@ def _bagel_name(ours: str) -> str:
         module = "mlp_moe_gen." + module[len("mlp_gen.") :]
     else:
         base, expert = module.rsplit("_", 1)  # norm1_und -> input_layernorm
-        module = {"norm1": "input_layernorm", "norm2": "post_attention_layernorm"}[base] + ("_moe_gen" if expert == "gen" else "")
+        module = {"norm1": "input_layernorm", "norm2": "post_attention_layernorm"}[base]
+        module += "_moe_gen" if expert == "gen" else ""
     return f"language_model.model.layers.{i}.{module}.{leaf}"
 
 
@@ -63,9 +64,10 @@ def bagel_dir(tmp_path):
 
 
 def test_names_map_and_vit_is_dropped():
-    assert bagel_to_gac_name("language_model.model.layers.3.self_attn.q_proj_moe_gen.bias") == "layers.3.attn.gen.q_proj.bias"
-    assert bagel_to_gac_name("language_model.model.layers.0.mlp.down_proj.weight") == "layers.0.mlp_und.down_proj.weight"
-    assert bagel_to_gac_name("language_model.model.layers.0.input_layernorm_moe_gen.weight") == "layers.0.norm1_gen.weight"
+    lm = "language_model.model.layers"
+    assert bagel_to_gac_name(f"{lm}.3.self_attn.q_proj_moe_gen.bias") == "layers.3.attn.gen.q_proj.bias"
+    assert bagel_to_gac_name(f"{lm}.0.mlp.down_proj.weight") == "layers.0.mlp_und.down_proj.weight"
+    assert bagel_to_gac_name(f"{lm}.0.input_layernorm_moe_gen.weight") == "layers.0.norm1_gen.weight"
     assert bagel_to_gac_name("vit_model.vision_model.post_layernorm.weight") is None
     with pytest.raises(KeyError, match="unknown Bagel tensor"):
         bagel_to_gac_name("language_model.model.layers.0.self_attn.rotary_emb.inv_freq")

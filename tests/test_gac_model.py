@@ -32,7 +32,8 @@ def _item(cfg, cells=(0, 1, 2, 3), h=2, w=4, seed=0):
 
 def _sample(cfg, n_frames=3, seed=0):
     frames = [FrameData(_item(cfg, (0,), seed=seed), _item(cfg, (0,), seed=seed + 1))]
-    frames += [FrameData(_item(cfg, seed=seed + 2 * k + 2), _item(cfg, seed=seed + 2 * k + 3)) for k in range(n_frames - 1)]
+    for k in range(n_frames - 1):
+        frames.append(FrameData(_item(cfg, seed=seed + 2 * k + 2), _item(cfg, seed=seed + 2 * k + 3)))
     return build_training_sequence(cfg, frames, 1, "geometry", 0.0, generator=torch.Generator().manual_seed(seed))
 
 

@@ -20,7 +20,8 @@ def _item(cells=(0, 1, 2, 3), seed=0):
 
 
 def _frames(n=4):
-    return [FrameData(_item((0,), 0), _item((0,), 1))] + [FrameData(_item(seed=2 * k), _item(seed=2 * k + 1)) for k in range(1, n)]
+    rest = [FrameData(_item(seed=2 * k), _item(seed=2 * k + 1)) for k in range(1, n)]
+    return [FrameData(_item((0,), 0), _item((0,), 1))] + rest
 
 
 def _order(pk):

@@ -72,7 +72,8 @@ def test_method_samples_frames_and_geometry(trained, tmp_path):
     assert len(list((tmp_path / "geometry").glob("*.npy"))) == 6
     again = GaCMethod({"checkpoint": out["checkpoint"], "steps": "2"}, device="cpu").generate(req)
     assert again.shape == frames.shape
-    np.testing.assert_array_equal(again, GaCMethod({"checkpoint": out["checkpoint"], "steps": "2"}, device="cpu").generate(req))
+    third = GaCMethod({"checkpoint": out["checkpoint"], "steps": "2"}, device="cpu").generate(req)
+    np.testing.assert_array_equal(again, third)
 
 
 def test_method_without_or_with_bad_checkpoint_says_what_to_do(trained, tmp_path):
@@ -108,6 +109,7 @@ def test_overfits_a_real_synthroom_clip(tmp_path):
     write_tiny_vae(tmp_path / "vae")
     out = main(["--preset", "gac-tiny", "--split", "synthroom", "--clips", "room00", "--max-frames", "40",
                 "--device", "cpu", "--warmup", "5", "--lr", "3e-3", "--frames", "3", "--max-stride", "1",
-                "--vae", str(tmp_path / "vae"), "--out", str(tmp_path / "run"), "--steps", "60", "--fixed-sample"])  # fmt: skip
+                "--vae", str(tmp_path / "vae"), "--out", str(tmp_path / "run"), "--steps", "80",
+                "--fixed-sample"])  # fmt: skip
     losses = [h["loss"] for h in out["history"]]
     assert losses[0] / np.mean(losses[-5:]) > 10
