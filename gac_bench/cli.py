@@ -147,7 +147,8 @@ def score(method, frames_dir, **kwargs) -> None:
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json", "latex"]))
 @click.option("--plots", is_flag=True, help="Also draw per-frame curves to <runs-dir>/plots/*.png.")
-def table(runs_dir: Path, fmt: str, plots: bool) -> None:
+@click.option("--paper", is_flag=True, help="Print the paper's Tables 1-2 with reproduced rows beside them.")
+def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
     from gac_bench import curves, leaderboard
 
@@ -157,6 +158,13 @@ def table(runs_dir: Path, fmt: str, plots: bool) -> None:
     if plots:
         for path in curves.plot_curves(per_frame, runs_dir / "plots"):
             click.echo(f"wrote {path}", err=True)
+    if paper:
+        from gac_bench.paper_tables import paper_comparison
+
+        if fmt == "json":
+            _fail("--paper prints md, csv or latex")
+        click.echo(paper_comparison(rows, fmt))
+        return
     render = {"md": leaderboard.to_markdown, "csv": leaderboard.to_csv, "json": leaderboard.to_json,
               "latex": leaderboard.to_latex}[fmt]
     click.echo(render(rows))

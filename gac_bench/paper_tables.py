@@ -154,3 +154,35 @@ def paper_layout(df_rows: pd.DataFrame, fmt: str = "md") -> str:
     if fmt not in renderers:
         raise ValueError(f"fmt must be one of {sorted(renderers)}, got {fmt!r}")
     return renderers[fmt](paper_layout_frame(df_rows))
+
+
+SPLIT_TO_DATASET = {"re10k-test-150": "re10k", "tanks-150": "tanks"}
+TABLE_FOR_TRAJECTORY = {"dataset": 1, "forth-and-back": 2}
+
+
+def reproduced_rows(rows, trajectory: str) -> pd.DataFrame:
+    """Leaderboard rows (``gac_bench.leaderboard.Row``) of the paper's splits as long-format reproduced rows."""
+    out = []
+    for r in rows:
+        dataset = SPLIT_TO_DATASET.get(r.split)
+        if dataset is None or r.trajectory != trajectory or r.subset != "all":
+            continue
+        for column in ("psnr", "ssim", "lpips", "fid", "r_err", "t_err"):
+            cell = r.cells.get(column)
+            if cell is not None:
+                out.append({"method": r.method, "method_key": r.method, "dataset": dataset,
+                            "column": column, "value": cell.mean, "source": "reproduced",
+                            "trajectory": trajectory})
+    return pd.DataFrame(out)
+
+
+def paper_comparison(rows, fmt: str = "md") -> str:
+    """Tables 1 and 2 of the paper with every reproduced row of re10k-test-150 / tanks-150 beside its paper row."""
+    parts = []
+    for trajectory, table in TABLE_FOR_TRAJECTORY.items():
+        paper = load_paper_table(table)
+        ours = reproduced_rows(rows, trajectory)
+        both = pd.concat([paper, ours], ignore_index=True) if len(ours) else paper
+        title = CAPTIONS[table] + ("" if len(ours) else " (no reproduced rows yet: run re10k-test-150 / tanks-150)")
+        parts.append((f"% {title}" if fmt == "latex" else title) + "\n\n" + paper_layout(both, fmt))
+    return "\n\n".join(parts) + "\n"

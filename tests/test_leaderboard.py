@@ -62,3 +62,16 @@ def test_curves_and_plots(runs, tmp_path):
     assert fb[fb.frame == 63]["mean"].item() == pytest.approx(58.92, abs=0.01)
     paths = curves.plot_curves(table, tmp_path / "plots")
     assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_paper_comparison_puts_reproduced_rows_under_paper_rows():
+    from gac_bench.paper_tables import paper_comparison
+
+    cells = {c: None for c in leaderboard.COLUMNS}
+    cells["psnr"] = leaderboard.Cell(16.5, 16.0, 17.0, 150)
+    row = leaderboard.Row("re10k-test-150", "dataset", "all", "viewcrafter", cells, {}, 150, 150)
+    md = paper_comparison([row], "md")
+    lines = md.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("| ViewCrafter (paper) |"))
+    assert lines[i + 1].startswith("| viewcrafter (reproduced) | 16.50 | – |")
+    assert "no reproduced rows yet" in md.split("Table 2.")[1]  # forth-and-back has none
