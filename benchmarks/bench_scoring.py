@@ -57,13 +57,11 @@ def _to_float01(frames_uint8: np.ndarray, device: str) -> torch.Tensor:
 
 
 def psnr_ssim_fn(gen: np.ndarray, gt: np.ndarray, device: str):
-    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+    """The harness's own PSNR/SSIM (what `gac-bench run` calls): torch on CUDA, OpenCV-filtered SSIM on the CPU."""
+    from gac_bench.metrics.image import psnr_per_frame, ssim_per_frame
 
     def run():
-        a, b = _to_float01(gen, device), _to_float01(gt, device)
-        psnr = peak_signal_noise_ratio(a, b, data_range=1.0, reduction="none", dim=(1, 2, 3))
-        ssim = structural_similarity_index_measure(a, b, data_range=1.0, reduction="none")
-        return psnr.cpu(), ssim.cpu()
+        return psnr_per_frame(gen, gt, device), ssim_per_frame(gen, gt, device)
 
     return run
 

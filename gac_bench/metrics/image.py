@@ -7,7 +7,6 @@ that copies the reference, say) cannot make a clip's mean infinite. Real generat
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -78,6 +77,8 @@ def _ssim_cpu(a: np.ndarray, b: np.ndarray) -> float:
     On the CPU, PyTorch's depthwise convolution is ~100x slower than OpenCV's separable filter; reflect-101
     borders are torch's "reflect" padding, so the numbers agree to float32 rounding (tests pin it).
     """
+    import cv2
+
     g = _gaussian_1d(SSIM_KERNEL_SIZE, SSIM_SIGMA, "cpu").double().numpy()
 
     def blur(x: np.ndarray) -> np.ndarray:
