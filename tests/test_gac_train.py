@@ -103,13 +103,13 @@ def test_method_is_registered_as_gac():
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("GAC_BENCH_RUN_SLOW") != "1", reason="set GAC_BENCH_RUN_SLOW=1")
 def test_overfits_a_real_synthroom_clip(tmp_path):
-    """The same overfitting check on synthroom's room00 (renders the split on first use)."""
+    """The same overfitting check on synthroom's room00 (rendered on first use), read at 64x32 like the fixture."""
     from gac.train import main
+    from gac_bench.datasets.synthroom import ensure_synthroom
 
     write_tiny_vae(tmp_path / "vae")
-    out = main(["--preset", "gac-tiny", "--split", "synthroom", "--clips", "room00", "--max-frames", "40",
-                "--device", "cpu", "--warmup", "5", "--lr", "3e-3", "--frames", "3", "--max-stride", "1",
-                "--vae", str(tmp_path / "vae"), "--out", str(tmp_path / "run"), "--steps", "80",
-                "--fixed-sample"])  # fmt: skip
+    root = ensure_synthroom(progress=False)
+    out = main(TRAIN + ["--data-root", str(root), "--clips", "room00", "--max-frames", "40", "--vae",
+                        str(tmp_path / "vae"), "--out", str(tmp_path / "run"), "--steps", "80", "--fixed-sample"])  # fmt: skip
     losses = [h["loss"] for h in out["history"]]
     assert losses[0] / np.mean(losses[-5:]) > 10

@@ -330,6 +330,8 @@ class VggtEstimator(PoseEstimator):
     def estimate(self, frames: np.ndarray, K: np.ndarray | None = None) -> PoseEstimate:
         self.require_available()
         check_frames(frames, K)
+        frames = np.asarray(frames)
+        K = None if K is None else np.asarray(K, dtype=np.float64)
         import torch
 
         t0 = time.perf_counter()

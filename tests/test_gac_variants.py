@@ -1,0 +1,71 @@
+"""Variant #2 (warped context) and point-map geometry through data and sampling; the grid switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("diffusers")
+
+from gac.data import DataConfig, SampleMaker, load_clip_arrays, view_groups  # noqa: E402
+from gac.model import build_model, gac_tiny  # noqa: E402
+from gac.sample import Rollout, SampleConfig  # noqa: E402
+from gac.sequence import build_training_sequence  # noqa: E402
+from gac.testing import fixture_trajectory, render_planes, write_fixture_clip, write_tiny_vae  # noqa: E402
+from gac.vae import load_vae  # noqa: E402
+from gac_bench import cameras  # noqa: E402
+from gac_bench.datasets.re10k import Re10kRawReader  # noqa: E402
+
+H, W = 32, 64
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("gac_variants")
+    write_fixture_clip(root / "data", n=16, height=H, width=W)
+    codec = load_vae(write_tiny_vae(root / "vae"))
+    clip = load_clip_arrays(Re10kRawReader(root / "data" / "cameras", root / "data" / "frames", W, H,
+                                           root / "data" / "depth").load_clip("fix00"))  # fmt: skip
+    yield clip, codec
+    torch.set_num_threads(n)
+
+
+def test_view_groups_grid_single_reference_and_no_grid():
+    cfg = DataConfig(frames_per_sample=3)
+    assert view_groups(cfg, True) == [[0], [1, 2, 3, 4], [5, 6, 7, 8]]
+    assert view_groups(cfg, False) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert view_groups(DataConfig(frames_per_sample=3, grid=False), True) == [[0], [1], [2]]
+
+
+@pytest.mark.parametrize("variant,geometry", [("warped", "depth"), ("geometry", "pointmap"), ("none", "depth")])
+def test_samples_of_every_variant_build(parts, variant, geometry):
+    clip, codec = parts
+    maker = SampleMaker([clip], codec, gac_tiny(), DataConfig(frames_per_sample=3, max_stride=1, variant=variant,
+                                                              geometry=geometry, single_reference_prob=1.0))  # fmt: skip
+    frames, n_ctx = maker.make(np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert len(frames) == 3 and 1 <= n_ctx <= 2
+    if variant == "warped":  # the first frame has nothing to be warped from
+        assert frames[0].aux is None and all(f.aux is not None for f in frames[1:])
+    elif variant == "geometry":
+        assert all(f.aux is not None for f in frames)
+    else:
+        assert all(f.aux is None for f in frames)
+    pk = build_training_sequence(gac_tiny(), frames, n_ctx, variant, 0.0, generator=torch.Generator().manual_seed(0))
+    assert pk.loss_idx.numel() > 0
+
+
+@pytest.mark.parametrize("variant,grid", [("warped", True), ("geometry", False)])
+def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
+    _, codec = parts
+    model = build_model(gac_tiny())
+    K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
+    c2w = fixture_trajectory(6)
+    img, depth = render_planes(K, c2w[0], H, W)
+    cfg = SampleConfig(steps=1, grid=grid, variant=variant, emit_geometry=True)
+    out = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
+    assert out.frames.shape == (6, H, W, 3)
+    assert len(out.contexts) == (2 if grid else 5)
+    assert (out.depth is not None) == (variant == "geometry")
