@@ -291,3 +291,17 @@ def test_reference_cache_rejects_incomplete_keys_and_recovers_from_corrupt_files
     path.write_bytes(b"not an npy file")
     out = reference_features("synthroom", key, lambda: np.full((3, 2), 7.0))
     assert np.array_equal(out, np.full((3, 2), 7.0)) and np.array_equal(np.load(path, allow_pickle=False), out)
+
+
+def test_inception_file_that_is_not_a_plain_state_dict_is_refused(tmp_path):
+    """torch-fidelity unpickles without weights_only; we gate it with the restricted loader first."""
+    import collections
+    import pickle
+
+    from gac_bench.metrics.fid import load_inception
+
+    bad = tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    with open(bad, "wb") as f:
+        pickle.dump({"x": collections.OrderedDict, "y": print}, f)  # references to callables: not plain weights
+    with pytest.raises(ValueError, match="not a plain state dict"):
+        load_inception("cpu", weights_path=bad)

@@ -76,7 +76,12 @@ def load_inception(device: str, weights_path: str | Path | None = None) -> torch
         raise WeightsMissing(FID_INCEPTION, _missing_message(path))
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    # torch-fidelity reads the file with torch.load(weights_only=False): only point this at a trusted file.
+    # torch-fidelity reads the file with torch.load(weights_only=False). Load it first with the restricted
+    # unpickler: a file that passes holds only tensors and plain containers, so the second load runs no code.
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a plain state dict (refused by torch.load(weights_only=True)): {exc}") from None
     extractor = FeatureExtractorInceptionV3(
         "inception-v3-compat", [INCEPTION_FEATURE], feature_extractor_weights_path=str(path)
     )
