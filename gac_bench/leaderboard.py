@@ -152,6 +152,24 @@ def pooled_fid(ok: list[ClipRecords], frames: np.ndarray, num_scored: int) -> tu
     return Cell(fid, fid, fid, len(gen_all)), {"kid_mean": kid_mean, "kid_std": kid_std, "fid_frames": len(gen_all)}, note
 
 
+SECONDARY_POSE = ("r_err_sum_rad", "t_err_sum", "ate_sim3", "r_err_rad_worst", "t_err_worst", "coverage")
+
+
+def secondary_pose_columns(ok: list[ClipRecords]) -> dict:
+    """Means over clips of the secondary pose columns (CameraCtrl-style sums, Sim(3) ATE, worst-case means,
+    registered fraction), for comparing with other papers' conventions. CSV/JSON only."""
+    out: dict = {}
+    errors = [((c.metrics.get("pose") or {}).get("errors") or {}) for c in ok]
+    for key in SECONDARY_POSE:
+        vals = [e[key] for e in errors if e.get(key) is not None]
+        if vals:
+            out[f"pose_{key}"] = float(np.mean(vals))
+    estimators = sorted({(c.metrics.get("pose") or {}).get("estimator") for c in ok} - {None})
+    if estimators:
+        out["pose_estimator"] = ",".join(estimators)
+    return out
+
+
 def _cell(values: list[float]) -> Cell:
     arr = np.array(values)
     low, high = bootstrap_ci(arr)
@@ -186,6 +204,8 @@ def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords]
         cells[col] = _cell(values) if values else None
         if reasons:
             notes[col] = "; ".join(sorted(reasons))
+    if subset == "all":
+        pooled.update(secondary_pose_columns(ok))
     degenerate = sum(bool(((c.metrics.get("pose") or {}).get("errors") or {}).get("degenerate_gt")) for c in ok)
     if degenerate:
         notes["t_err"] = (notes.get("t_err", "") + f"; {degenerate} clip(s) with degenerate ground-truth motion "
@@ -221,7 +241,7 @@ def _fmt(cell: Cell | None, col: str, with_ci: bool = True) -> str:
     return f"{cell.mean:.{d}f} [{cell.ci_low:.{d}f}, {cell.ci_high:.{d}f}]"
 
 
-def footer(protocol: Protocol = PAPER_V1) -> str:
+def footer(protocol: Protocol = PAPER_V1, rows: list[Row] | None = None) -> str:
     import torch
     import torchmetrics
 
@@ -236,7 +256,13 @@ def footer(protocol: Protocol = PAPER_V1) -> str:
     return (
         f"{protocol.footer()} gac-bench {__version__}, torch {torch.__version__}, torchmetrics "
         f"{torchmetrics.__version__}, lpips {lpips_version}. Cells: mean over clips [95% bootstrap CI]."
+        f" Pose estimator: {_estimators(rows)}. R_err in radians."
     )
+
+
+def _estimators(rows: list[Row] | None) -> str:
+    names = sorted({r.pooled.get("pose_estimator") for r in rows or []} - {None})
+    return ", ".join(names) if names else "none used"
 
 
 def _groups(rows: list[Row]) -> dict[tuple[str, str, str], list[Row]]:
@@ -271,7 +297,7 @@ def to_markdown(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
     if failed:
         lines += ["Failed clips (counted in coverage):", ""]
         lines += [f"- {r.split}/{r.trajectory}/{r.method}/{cid}: {err}" for r, cid, err in failed] + [""]
-    lines.append(footer(protocol))
+    lines.append(footer(protocol, rows))
     return "\n".join(lines) + "\n"
 
 
@@ -284,6 +310,8 @@ def to_records(rows: list[Row]) -> list[dict]:
             rec.update({col: c.mean if c else None, f"{col}_ci_low": c.ci_low if c else None,
                         f"{col}_ci_high": c.ci_high if c else None, f"{col}_n": c.n if c else 0})
         rec.update(kid=r.pooled.get("kid_mean"), kid_std=r.pooled.get("kid_std"))
+        rec.update({f"pose_{k}": r.pooled.get(f"pose_{k}") for k in SECONDARY_POSE})
+        rec["pose_estimator"] = r.pooled.get("pose_estimator")
         rec.update(coverage_scored=r.scored, coverage_total=r.total, notes=r.notes, failures=r.failures)
         out.append(rec)
     return out
@@ -297,7 +325,7 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def to_json(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
-    return json.dumps({"protocol": protocol.to_dict(), "footer": footer(protocol), "rows": to_records(rows)},
+    return json.dumps({"protocol": protocol.to_dict(), "footer": footer(protocol, rows), "rows": to_records(rows)},
                       indent=1, allow_nan=False, default=str)
 
 

@@ -61,3 +61,16 @@ def test_pose_errors_flow_into_records_and_noise_floor_row(plane_split, tmp_path
 def test_missing_estimator_is_reported_not_replaced(plane_split, tmp_path):
     scorer = Scorer(estimator="vggt", split_name=plane_split)  # the vggt package and weights are absent here
     assert "vggt" in scorer.unavailable["r_err"] and scorer.pose_suite_missing()
+
+
+def test_secondary_pose_columns_and_estimator_in_footer(plane_split, tmp_path, monkeypatch):
+    from gac_bench.poses import registry
+
+    monkeypatch.setitem(registry.ESTIMATORS, "fixture-poses", "tests.methods_for_tests:FixturePoseEstimator")
+    run_method("identity", {}, RunOptions(split=plane_split, runs_dir=tmp_path, progress=False,
+                                           trajectories=("dataset",), clips=("clipa",), estimator="fixture-poses"))
+    rows = leaderboard.collect_rows(tmp_path)
+    rec = leaderboard.to_records(rows)[0]
+    assert rec["pose_r_err_sum_rad"] == pytest.approx(0.1 * 63, abs=1e-6)  # CameraCtrl-style sum over frames
+    assert rec["pose_coverage"] == 1.0 and rec["pose_estimator"] == "fixture-poses"
+    assert "Pose estimator: fixture-poses" in leaderboard.to_markdown(rows)
