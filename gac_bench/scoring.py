@@ -188,6 +188,9 @@ class Scorer:
             return {"estimator": self.estimator_name, "error": f"{type(exc).__name__}: {exc}"}
         for name, per_frame, mean in (("r_err", errors.r_err_rad_per_frame, errors.r_err_rad),
                                       ("t_err", errors.t_err_per_frame, errors.t_err)):
+            if errors.failure:  # e.g. nothing registered: a failure of the clip's pose columns, never a number
+                results[name] = {"status": "failed", "error": f"{self.estimator_name}: {errors.failure}"}
+                continue
             results[name] = {"status": "ok", "per_frame": per_frame, "mean": mean, "unit": "rad" if name == "r_err" else ""}
         out = {"estimator": self.estimator_name, "errors": errors.to_dict(), "estimate": estimate.to_dict()}
         if traj.kind == "forth-and-back":
