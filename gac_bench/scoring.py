@@ -89,7 +89,7 @@ class Scorer:
         versions = {"psnr": PSNR_VERSION, "ssim": SSIM_VERSION, "lpips": LPIPS_VERSION}
         versions["fid"] = self._fid.extractor_id if self._fid else "missing"
         if self._estimator is not None:
-            versions["pose"] = f"{self.estimator_name}-v{self._estimator.version}/errors-paper-v1"
+            versions["pose"] = f"{self.estimator_name}-v{self._estimator.version}/errors-paper-v1.1"
         else:
             versions["pose"] = f"missing({self.estimator_name})"
         return {k: ("missing" if k in self.unavailable else v) for k, v in versions.items()}
