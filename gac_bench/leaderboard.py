@@ -285,6 +285,9 @@ def to_markdown(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
             cells = []
             for col in COLUMNS:
                 text = _fmt(r.cells[col], col)
+                cell = r.cells[col]
+                if cell is not None and col != "fid" and cell.n < r.scored:  # fewer clips than the row covers
+                    text += f" (n={cell.n})"
                 if r.cells[col] is None and col in r.notes:
                     mark = notes.setdefault(f"{HEADERS[col].split()[0]}: {r.notes[col]}", len(notes) + 1)
                     text += f" ({mark})"

@@ -75,3 +75,11 @@ def test_paper_comparison_puts_reproduced_rows_under_paper_rows():
     i = next(k for k, line in enumerate(lines) if line.startswith("| ViewCrafter (paper) |"))
     assert lines[i + 1].startswith("| viewcrafter (reproduced) | 16.50 | – |")
     assert "no reproduced rows yet" in md.split("Table 2.")[1]  # forth-and-back has none
+
+
+def test_a_metric_over_fewer_clips_than_the_row_says_so():
+    cells = {c: None for c in leaderboard.COLUMNS}
+    cells["psnr"] = leaderboard.Cell(20.0, 19.0, 21.0, 8)
+    cells["r_err"] = leaderboard.Cell(0.02, 0.02, 0.02, 1)
+    md = leaderboard.to_markdown([leaderboard.Row("s", "dataset", "all", "m", cells, {}, 8, 8)])
+    assert "0.020 (n=1)" in md and "20.00 [19.00, 21.00] |" in md
