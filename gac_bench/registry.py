@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 
@@ -74,6 +76,8 @@ def load_class(spec: str) -> type[Method]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"method spec {spec!r}: expected package.module:Class")
+    if os.getcwd() not in sys.path:  # console scripts do not put the working directory on the path
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -88,3 +88,17 @@ def test_identity_returns_reference_everywhere():
     req = GenerationRequest("c", ref, np.eye(3), np.tile(np.eye(4), (5, 1, 1)), 8, 12, 0, "dataset", None)
     out = IdentityMethod().generate(req)
     assert out.shape == (5, 8, 12, 3) and (out == ref).all()
+
+
+def test_user_module_in_the_working_directory_resolves(tmp_path, monkeypatch):
+    """`gac-bench run --method my_method:Mirror` from the folder holding my_method.py (the README example)."""
+    (tmp_path / "my_mirror_method.py").write_text(
+        "import numpy as np\n"
+        "from gac_bench import Method\n"
+        "class Mirror(Method):\n"
+        "    def generate(self, request):\n"
+        "        return np.repeat(request.reference_image[None, :, ::-1], request.num_frames, axis=0)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", [p for p in __import__("sys").path if p not in ("", str(tmp_path))])
+    assert registry.get_method_class("my_mirror_method:Mirror").name == "Mirror"
