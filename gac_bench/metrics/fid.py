@@ -76,7 +76,7 @@ def load_inception(device: str, weights_path: str | Path | None = None) -> torch
         raise WeightsMissing(FID_INCEPTION, _missing_message(path))
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    # torch-fidelity reads the file with torch.load(weights_only=False). Load it first with the restricted
+    # torch-fidelity unpickles the file without the weights_only restriction. Load it first with the restricted
     # unpickler: a file that passes holds only tensors and plain containers, so the second load runs no code.
     try:
         torch.load(path, map_location="cpu", weights_only=True)
