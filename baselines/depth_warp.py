@@ -31,8 +31,8 @@ class PointCloud:
     xyz: np.ndarray  # (P, 3) float32 world
     rgb: np.ndarray  # (P, 3) uint8
 
-    def extend(self, xyz: np.ndarray, rgb: np.ndarray) -> "PointCloud":
-        return PointCloud(np.concatenate([self.xyz, xyz]), np.concatenate([self.rgb, rgb]))
+    def extend(self, other: "PointCloud") -> "PointCloud":
+        return PointCloud(np.concatenate([self.xyz, other.xyz]), np.concatenate([self.rgb, other.rgb]))
 
 
 def unproject_subpixel(image: np.ndarray, depth_z: np.ndarray, K: np.ndarray, c2w: np.ndarray, mask: np.ndarray | None,
@@ -134,9 +134,6 @@ class DepthWarpMethod(Method):
             frames[i] = inpaint_rgb(rendered, holes)
             if holes.any():
                 filled_depth = fill_depth_far(depth, holes)
-                cloud = cloud.extend(*astuple(unproject_subpixel(frames[i], filled_depth, K, request.c2w[i], holes)))
+                cloud = cloud.extend(unproject_subpixel(frames[i], filled_depth, K, request.c2w[i], holes))
         return frames
 
-
-def astuple(cloud: PointCloud) -> tuple[np.ndarray, np.ndarray]:
-    return cloud.xyz, cloud.rgb

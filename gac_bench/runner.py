@@ -11,6 +11,7 @@ written as that clip's record and the run goes on; killing the run loses at most
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -107,8 +108,7 @@ def select_clips(split: Split, opts: RunOptions) -> list[ClipSpec]:
         if unknown:
             raise KeyError(f"clip(s) not in split {split.name}: {', '.join(unknown)}")
         clips = [c for c in clips if c.clip_id in wanted]
-    split_view = Split(split.name, split.width, split.height, clips, split.description, split.loader,
-                       split.data_location, split.default_estimator)
+    split_view = dataclasses.replace(split, clips=clips)
     return split_view.select(opts.limit, opts.shard or shard_from_env())
 
 
@@ -159,7 +159,7 @@ def generation_key(method: Method, traj: Trajectory, seed: int, protocol: Protoc
 def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_failed: bool) -> bool:
     if record is None or record.get("schema") != records.SCHEMA_VERSION:
         return False
-    if any(records._jsonable(record.get(k)) != records._jsonable(v) for k, v in key.items()):
+    if any(records.jsonable(record.get(k)) != records.jsonable(v) for k, v in key.items()):
         return False
     if record.get("status") == "ok":
         return records.frames_complete(folder / "frames", len(key["source_index"]))
@@ -309,9 +309,9 @@ def run_noise_floor(opts: RunOptions, scorer: Scorer) -> MethodRun | None:
     split = get_split(opts.split, opts.data_root)
     name = noise_floor_name(scorer.estimator_name)
     result = MethodRun(name)
-    bar = tqdm(total=len(select_clips(split, opts)) * len(opts.trajectories), desc=name, unit="clip",
-               disable=not opts.progress)
-    for spec in select_clips(split, opts):
+    clips = select_clips(split, opts)
+    bar = tqdm(total=len(clips) * len(opts.trajectories), desc=name, unit="clip", disable=not opts.progress)
+    for spec in clips:
         clip = None
         for trajectory in opts.trajectories:
             folder = records.clip_dir(opts.runs_dir, split.name, trajectory, name, spec.clip_id)

@@ -7,6 +7,8 @@ that copies the reference, say) cannot make a clip's mean infinite. Real generat
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -71,6 +73,12 @@ def ssim_map_mean(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> 
     return ssim.reshape(ssim.shape[0], -1).mean(dim=1)
 
 
+@functools.lru_cache(maxsize=1)
+def _gaussian_1d_numpy() -> np.ndarray:
+    """The SSIM window as float64 numpy, built once instead of once per frame."""
+    return _gaussian_1d(SSIM_KERNEL_SIZE, SSIM_SIGMA, "cpu").double().numpy()
+
+
 def _ssim_cpu(a: np.ndarray, b: np.ndarray) -> float:
     """The same definition as :func:`ssim_map_mean` for one float32 (H, W, 3) pair, filtered by OpenCV.
 
@@ -79,7 +87,7 @@ def _ssim_cpu(a: np.ndarray, b: np.ndarray) -> float:
     """
     import cv2
 
-    g = _gaussian_1d(SSIM_KERNEL_SIZE, SSIM_SIGMA, "cpu").double().numpy()
+    g = _gaussian_1d_numpy()
 
     def blur(x: np.ndarray) -> np.ndarray:
         return cv2.sepFilter2D(x, -1, g, g, borderType=cv2.BORDER_REFLECT_101)
