@@ -128,6 +128,10 @@ class Scorer:
         pose: dict = {}
         if self._estimator is not None:
             pose = self._pose(clip, traj, generated, results)
+        return self._record(clip, traj, generation, results, pose, t0)
+
+    def _record(self, clip: Clip, traj: Trajectory, generation: dict, results: dict, pose: dict, t0: float) -> dict:
+        """The metrics.json of one clip: values plus what they are valid for (generation id, suite, protocol)."""
         return {
             "schema": records.SCHEMA_VERSION,
             "protocol": self.protocol.name,
@@ -136,7 +140,7 @@ class Scorer:
             "clip_id": clip.clip_id,
             "trajectory": traj.kind,
             "method": generation["method"],
-            "frames_scored": scored,
+            "frames_scored": np.arange(self.protocol.scored_from, traj.num_frames),
             "mirror_of": traj.mirror_of,
             "metrics": results,
             "pose": pose,
@@ -206,14 +210,29 @@ class Scorer:
         reason = "not applicable: this row is the pose estimator on the ground-truth frames"
         results: dict[str, dict] = {k: {"status": "n/a", "reason": reason} for k in ("psnr", "ssim", "lpips", "fid")}
         pose = self._pose(clip, traj, clip.frames(traj.source_index), results)
-        return {
-            "schema": records.SCHEMA_VERSION, "protocol": self.protocol.name,
-            "generation_id": generation["generation_id"], "suite": self.suite(), "clip_id": clip.clip_id,
-            "trajectory": traj.kind, "method": generation["method"],
-            "frames_scored": np.arange(self.protocol.scored_from, traj.num_frames), "mirror_of": traj.mirror_of,
-            "metrics": results, "pose": pose, "device": self.device, "wall_time_s": time.perf_counter() - t0,
-        }
+        return self._record(clip, traj, generation, results, pose, t0)
 
     # ------------------------------------------------------------------ per split
     def finish_split(self, runs_dir: Path, split, method: str, trajectories: tuple[str, ...]) -> None:
-        """Pooled metrics over the split (FID/KID): computed from the per-clip records that exist."""
+        """Write ``split_metrics.json``: FID/KID pooled over the clip records that exist, per frame subset.
+
+        The same function the leaderboard uses computes the values, so the file and the table always agree.
+        """
+        from gac_bench import leaderboard
+
+        for trajectory in trajectories:
+            folder = records.method_dir(runs_dir, split.name, trajectory, method)
+            if not folder.is_dir():
+                continue
+            ok = [c for c in leaderboard.read_method_records(folder) if c.ok]
+            pooled = {}
+            for subset in leaderboard.subsets_for(trajectory):
+                frames = leaderboard.subset_frames(trajectory, subset, self.protocol)
+                num_scored = len(leaderboard.subset_frames(trajectory, "all", self.protocol))
+                cell, extra, note = leaderboard.pooled_fid(ok, frames, num_scored)
+                pooled[subset] = {"fid": cell.mean if cell else None, **extra, "note": note}
+            records.write_json_atomic(folder / "split_metrics.json", {
+                "schema": records.SCHEMA_VERSION, "protocol": self.protocol.name, "split": split.name,
+                "trajectory": trajectory, "method": method, "clips": [c.clip_id for c in ok],
+                "fid_unavailable": self.unavailable.get("fid"), "pooled": pooled,
+            })

@@ -38,6 +38,9 @@ def test_fid_is_pooled_over_clips_from_per_clip_features(plane_split, tmp_path):
     per_clip = np.mean([fid_from_features(gen[i:i + 63], ref[i:i + 63]) for i in (0, 63, 126)])
     assert row.cells["fid"].mean != pytest.approx(per_clip)  # pooled, not an average of per-clip FIDs
     assert row.pooled["kid_mean"] is not None
+    split_metrics = json.loads((folder / "split_metrics.json").read_text())  # the runs-layout record agrees
+    assert split_metrics["pooled"]["all"]["fid"] == pytest.approx(row.cells["fid"].mean)
+    assert split_metrics["clips"] == ["clipa", "clipb", "clipc"]
 
 
 def test_pose_errors_flow_into_records_and_noise_floor_row(plane_split, tmp_path, monkeypatch):
