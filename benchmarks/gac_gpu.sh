@@ -35,6 +35,15 @@ for stage in "$@"; do
     timeout 120 python3 benchmarks/gac_throughput.py --skip-train --out "$OUT/throughput_infer.json" 2>&1 \
       | grep -v Warning | tail -40 | tee "$OUT/throughput_infer.log"
     ;;
+  attention)
+    timeout 120 python3 benchmarks/attention_backends.py --out "$OUT/attention.json" 2>&1 | grep -v Warning \
+      | tee "$OUT/attention.log"
+    ;;
+  throughput-infer-compiled)
+    timeout 300 python3 benchmarks/gac_throughput.py --skip-train --compile ${PROFILE:+--profile} \
+      --out "$OUT/throughput_infer_compiled.json" 2>&1 | grep -v Warning | tail -${TAIL:-40} \
+      | tee "$OUT/throughput_infer_compiled.log"
+    ;;
   throughput-train)
     timeout ${TRAIN_TP_S:-200} python3 benchmarks/gac_throughput.py --skip-infer --out "$OUT/throughput_train.json" \
       2>&1 | grep -v Warning | tail -40 | tee "$OUT/throughput_train.log"

@@ -77,36 +77,61 @@ def timed(fn, repeat=3):
 # ---------------------------------------------------------------------------------------------- inference
 
 
-def inference_grid_seconds(layers: int, steps: int, context_frames: int) -> dict:
+def prefill_context(ctx: _Context, items) -> None:
+    """As ``Rollout._prefill_frames``: one prompt and one clean item per forward, in temporal order."""
+    for it in items:
+        ctx.prefill(lambda b: b.prompt("image"))
+        ctx.prefill(lambda b: b.latent(it, noisy=False))
+
+
+def inference_grid_seconds(layers: int, steps: int, context_frames: int, compile_: bool, profile: bool) -> dict:
     model = make_model(layers).eval()
     cfg = model.cfg
     ctx_items = [grid_item(cfg, seed=i) for i in range(context_frames)]
     target = grid_item(cfg, seed=99)
     schedule = EulerSchedule(steps, 3.0)
     gen = torch.Generator().manual_seed(0)
+    if compile_:
+        model.compile_sampling()
 
     def one_grid():
         ctx = _Context(model, torch.device(DEVICE))
-        ctx.prefill(lambda b: [b.prompt("image").latent(it, noisy=False) for it in ctx_items])
+        prefill_context(ctx, ctx_items)
         ctx.prefill(lambda b: b.prompt("image"))
         return ctx.sample(target, schedule, gen), ctx
 
     with torch.no_grad():
-        one_grid()  # warm-up
+        warmup = timed(one_grid, repeat=1)  # includes the compile when compile_
         total = timed(one_grid, repeat=3)
         ctx = _Context(model, torch.device(DEVICE))
-        prefill = timed(lambda: ctx.__init__(model, torch.device(DEVICE)) or ctx.prefill(
-            lambda b: [b.prompt("image").latent(it, noisy=False) for it in ctx_items]), repeat=3)
+        prefill = timed(lambda: ctx.__init__(model, torch.device(DEVICE)) or prefill_context(ctx, ctx_items), 3)
         n_ctx = ctx.cache.length
         b = SequenceBuilder(cfg, ctx.rope, ctx.split)
         noise = torch.randn_like(target.tokens)
         b.latent(target.with_tokens(noise), noisy=True, t=1.0, x_t=noise)
         inp = b.build(DEVICE).inputs
         step = timed(lambda: model(inp, None, cache=ctx.cache, write_cache=False), repeat=10)
+        if profile:
+            print_profile(lambda: model(inp, None, cache=ctx.cache, write_cache=False), f"step, {layers} layers")
+            fresh = _Context(model, torch.device(DEVICE))
+            print_profile(lambda: fresh.__init__(model, torch.device(DEVICE)) or prefill_context(fresh, ctx_items),
+                          f"prefill, {layers} layers", rows=15)  # fmt: skip
     del model
     _free()
-    return {"layers": layers, "grid_seconds": total, "prefill_seconds": prefill, "step_seconds": step,
-            "context_tokens": n_ctx, "query_tokens": inp.length}
+    return {"layers": layers, "compile": compile_, "first_grid_seconds": warmup, "grid_seconds": total,
+            "prefill_seconds": prefill, "step_seconds": step, "context_tokens": n_ctx, "query_tokens": inp.length}
+
+
+def print_profile(fn, label: str, rows: int = 25) -> None:
+    """CUDA kernel time of three calls of ``fn``, top kernels (where one step's time goes)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            fn()
+        _sync()
+    print(f"--- profile, 3 calls: {label}")
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70))
 
 
 def vae_seconds() -> dict:
@@ -176,6 +201,8 @@ def main():
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--context-frames", type=int, default=4)
     p.add_argument("--skip-train", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the denoising passes (GaCModel.compile_sampling)")
+    p.add_argument("--profile", action="store_true", help="print the top CUDA kernels of one denoising pass")
     p.add_argument("--skip-infer", action="store_true")
     p.add_argument("--debug-cpu", action="store_true", help="tiny shapes on the CPU (checks the script, no numbers)")
     args = p.parse_args()
@@ -195,7 +222,9 @@ def main():
     if args.skip_infer:
         inf = []
     else:
-        inf = [inference_grid_seconds(int(n), args.steps, args.context_frames) for n in args.layers.split(",")]
+        depths = [int(n) for n in args.layers.split(",")]
+        inf = [inference_grid_seconds(n, args.steps, args.context_frames, args.compile, args.profile and i == 0)
+               for i, n in enumerate(depths)]
     if inf:
         a, b = inf[0], inf[-1]
         per_layer = (b["grid_seconds"] - a["grid_seconds"]) / (b["layers"] - a["layers"])

@@ -49,6 +49,8 @@ class GaCOptions:
     """Also generate the geometry of every view (variant #1) and save it to scratch_dir/geometry."""
     reencode: bool = True
     """Re-encode generated views from pixels before they become context (Bagel's flow)."""
+    compile: bool = True
+    """torch.compile the unmasked passes on CUDA (tens of seconds once per process; ignored on CPU)."""
     dtype: str = "auto"
     """fp32, bf16, or auto (bf16 on CUDA, fp32 on CPU)."""
 
@@ -106,7 +108,7 @@ class GaCMethod(Method):
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
             geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,
-            retrieval=retrieval,
+            compile=opt.compile, retrieval=retrieval,
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)

@@ -255,10 +255,9 @@ class MoTAttention(nn.Module):
         route: Routing,
         rope: tuple[torch.Tensor, torch.Tensor],
         mask: AttnMask,
-        cache: KVCache | None,
-        layer: int,
-        write_cache: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        past_kv: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """Returns the und and gen outputs and the keys/values of cache + these tokens, (C + L, G, E) each."""
         cfg, H, G, E = self.cfg, self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim_
         L = route.length
         # eq. 13: {Q, K, V} = Linear1(F), each expert on its own tokens
@@ -274,29 +273,33 @@ class MoTAttention(nn.Module):
         k_LGE = _merge_norm(k_LK.view(L, G, E), self.und.k_norm, self.gen.k_norm, route)
         v_LGE = v_LK.view(L, G, E)
         q_LHE, k_LGE = apply_rope(q_LHE, *rope), apply_rope(k_LGE, *rope)
-        if cache is not None and cache.keys and cache.keys[layer] is not None:
-            k_all, v_all = torch.cat([cache.keys[layer], k_LGE]), torch.cat([cache.values[layer], v_LGE])
-        else:
-            k_all, v_all = k_LGE, v_LGE
-        if write_cache:
-            cache.keys[layer], cache.values[layer] = k_all, v_all
-        o_LQ = attend(q_LHE, k_all, v_all, mask).reshape(L, cfg.q_dim)  # eq. 15: SDPA(Q + Q_res, K, V)
-        ou_UQ, og_NQ = o_LQ[route.und_idx], o_LQ[route.gen_idx]
+        if past_kv is not None:
+            k_LGE, v_LGE = torch.cat([past_kv[0], k_LGE]), torch.cat([past_kv[1], v_LGE])
+        o_LQ = attend(q_LHE, k_LGE, v_LGE, mask).reshape(L, cfg.q_dim)  # eq. 15: SDPA(Q + Q_res, K, V)
+        ou_UQ, og_NQ = _split(o_LQ, route)
         if gate_NQ is not None:
             og_NQ = og_NQ * torch.sigmoid(gate_NQ)  # eq. 16: O * sigma(Gate)
-        return self.und.o_proj(ou_UQ), self.gen.o_proj(og_NQ)  # eq. 16: Linear3
+        return self.und.o_proj(ou_UQ), self.gen.o_proj(og_NQ), (k_LGE, v_LGE)  # eq. 16: Linear3
 
 
 @dataclass
 class Routing:
-    """Which packed positions are und (text, markers) and which are gen (latents)."""
+    """Which packed positions are und (text, markers) and which are gen (latents).
+
+    ``grouped``: the attention runs over the tokens laid out as [und..., gen...] instead of packing order. Legal
+    only when no mask orders the tokens (a noisy query over a clean cache: every query sees every key) and RoPE
+    ids are permuted alike; it turns the scatters and gathers between the experts into a concatenation and slices.
+    """
 
     length: int
     und_idx: torch.Tensor
     gen_idx: torch.Tensor
+    grouped: bool = False
 
 
 def _merge(u: torch.Tensor, g: torch.Tensor, route: Routing, L: int) -> torch.Tensor:
+    if route.grouped:
+        return torch.cat([u, g.to(u.dtype)])
     ref = g if g.numel() else u
     out = ref.new_empty((L,) + tuple(ref.shape[1:]))
     out[route.und_idx] = u.to(out.dtype)
@@ -304,10 +307,20 @@ def _merge(u: torch.Tensor, g: torch.Tensor, route: Routing, L: int) -> torch.Te
     return out
 
 
+def _split(x: torch.Tensor, route: Routing) -> tuple[torch.Tensor, torch.Tensor]:
+    if route.grouped:
+        U = route.und_idx.shape[0]
+        return x[:U], x[U:]
+    return x[route.und_idx], x[route.gen_idx]
+
+
 def _merge_norm(x_LHE: torch.Tensor, norm_u: RMSNorm, norm_g: RMSNorm, route: Routing) -> torch.Tensor:
+    xu, xg = _split(x_LHE, route)
+    if route.grouped:
+        return torch.cat([norm_u(xu), norm_g(xg)])
     out = torch.empty_like(x_LHE)
-    out[route.und_idx] = norm_u(x_LHE[route.und_idx])
-    out[route.gen_idx] = norm_g(x_LHE[route.gen_idx])
+    out[route.und_idx] = norm_u(xu)
+    out[route.gen_idx] = norm_g(xg)
     return out
 
 
@@ -337,14 +350,12 @@ class MoTBlock(nn.Module):
         self.mlp_und = SwiGLU(cfg.hidden_size, cfg.intermediate_size)
         self.mlp_gen = SwiGLU(cfg.hidden_size, cfg.intermediate_size)
 
-    def forward(self, hu_UD, hg_ND, ray_NQ, route, rope, mask, cache, layer, write_cache):
-        au, ag = self.attn(
-            self.norm1_und(hu_UD), self.norm1_gen(hg_ND), ray_NQ, route, rope, mask, cache, layer, write_cache
-        )
+    def forward(self, hu_UD, hg_ND, ray_NQ, route, rope, mask, past_kv):
+        au, ag, kv = self.attn(self.norm1_und(hu_UD), self.norm1_gen(hg_ND), ray_NQ, route, rope, mask, past_kv)
         hu_UD, hg_ND = hu_UD + au, hg_ND + ag
         hu_UD = hu_UD + self.mlp_und(self.norm2_und(hu_UD))
         hg_ND = hg_ND + self.mlp_gen(self.norm2_gen(hg_ND))
-        return hu_UD, hg_ND
+        return hu_UD, hg_ND, kv
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -395,6 +406,7 @@ class GaCModel(nn.Module):
         self.norm_gen = RMSNorm(D, cfg.rms_norm_eps)
         self.lm_head = nn.Linear(D, cfg.vocab_size, bias=False)
         self.activation_checkpointing = False  # recompute each block in backward (Bagel checkpoints its layers)
+        self._compiled_layers: list | None = None  # see compile_sampling
 
     # ------------------------------------------------------------------ init
     @torch.no_grad()
@@ -447,26 +459,53 @@ class GaCModel(nn.Module):
         write_cache: bool = False,
         return_text_hidden: bool = False,
     ):
-        """Velocity v(x_t, t) of every latent token, (N, P). ``mask`` covers (L, C + L) when a cache is given."""
+        """Velocity v(x_t, t) of every latent token, (N, P). ``mask`` covers (L, C + L) when a cache is given.
+
+        ``mask=None`` means every token sees every key (cached and new): a noisy target, or one clean item, over a
+        clean cache. Then the tokens are laid out by expert (``Routing.grouped``) and the compiled layers run when
+        :meth:`compile_sampling` was called. Keys written to the cache keep that layout; as every token of an
+        unmasked forward sees every other, they form one bidirectional split with one RoPE id per item, so a mask
+        built later over the cache in packing order is unaffected by the order inside it.
+        """
         cfg = self.cfg
         if write_cache and cache is not None and not cache.keys:
             cache.keys, cache.values = [None] * cfg.num_layers, [None] * cfg.num_layers
-        route = Routing(inp.length, inp.und_idx, inp.gen_idx)
+        grouped = mask is None
+        route = Routing(inp.length, inp.und_idx, inp.gen_idx, grouped)
+        rope_ids = torch.cat([inp.rope_ids[inp.und_idx], inp.rope_ids[inp.gen_idx]]) if grouped else inp.rope_ids
         hu_UD = self.embed_tokens(inp.text_ids)
         hg_ND = self.embed_latents(inp.latents, inp.timesteps, inp.pos2d).to(hu_UD.dtype)
         ray_NQ = self.ray_features(inp.rays) if self.ray_embed is not None and inp.gen_idx.numel() else None
-        rope = rope_cos_sin(inp.rope_ids, cfg.head_dim_, cfg.rope_theta)
-        for i, layer in enumerate(self.layers):
-            args = (hu_UD, hg_ND, ray_NQ, route, rope, mask, cache, i, write_cache)
+        rope = rope_cos_sin(rope_ids, cfg.head_dim_, cfg.rope_theta)
+        has_past = cache is not None and bool(cache.keys) and cache.keys[0] is not None
+        layers = self._compiled_layers if grouped and self._compiled_layers else self.layers
+        for i, layer in enumerate(layers):
+            past = (cache.keys[i], cache.values[i]) if has_past else None
+            if past is not None and layers is self._compiled_layers:  # one graph for every context length
+                for t in past:
+                    torch._dynamo.maybe_mark_dynamic(t, 0)
+            args = (hu_UD, hg_ND, ray_NQ, route, rope, mask, past)
             if self.activation_checkpointing and self.training and torch.is_grad_enabled():
-                hu_UD, hg_ND = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
+                hu_UD, hg_ND, kv = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
             else:
-                hu_UD, hg_ND = layer(*args)
+                hu_UD, hg_ND, kv = layer(*args)
+            if write_cache:
+                cache.keys[i], cache.values[i] = kv
         v_NP = self.llm2vae(self.norm_gen(hg_ND))
         if return_text_hidden:
             return v_NP, self.norm_und(hu_UD)
         return v_NP
 
+    def compile_sampling(self, **compile_kwargs) -> None:
+        """torch.compile the decoder layers for the unmasked passes: the denoising steps and clean context items.
+
+        Those passes are nearly all of sampling time and come in one or two query lengths (a grid item, a one-view
+        item), with the cache length marked dynamic, so one graph serves every step, layer and context size;
+        inductor fuses the RMSNorms, RoPE, gating and residual adds around the GEMMs and attention. Masked passes
+        (prompts, training) keep the eager layers. The compiled wrappers live in a plain list, so the state dict is
+        unchanged.
+        """
+        self._compiled_layers = [torch.compile(layer, **compile_kwargs) for layer in self.layers]
 
 def count_parameters(model: nn.Module, include: str | None = None, exclude: str | None = None) -> int:
     """Parameters whose name contains ``include`` (if given) and not ``exclude`` (if given); works on meta."""

@@ -33,7 +33,7 @@ import torch
 from gac import geometry as geo
 from gac.flow import EulerSchedule
 from gac.geometry import LatentItem
-from gac.masks import dense_mask
+from gac.masks import CAUSAL, dense_mask
 from gac.model import GaCModel, KVCache
 from gac.retrieval import RetrievalConfig, frame_scores, select_context
 from gac.sequence import SequenceBuilder
@@ -51,6 +51,8 @@ class SampleConfig:
     geometry: str = "depth"
     emit_geometry: bool = False
     reencode: bool = True
+    compile: bool = False
+    """torch.compile the unmasked passes (CUDA only; the first target frame pays the compile)."""
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
 
@@ -73,7 +75,7 @@ class _Context:
     """KV cache of clean context plus the RoPE/split counters and split table the masks need."""
 
     def __init__(self, model: GaCModel, device):
-        self.model, self.device = model, device
+        self.model, self.device = model, torch.device(device)
         self.cache = KVCache()
         self.rope = self.split = 0
         self.split_id = torch.zeros(0, dtype=torch.long, device=device)
@@ -87,7 +89,10 @@ class _Context:
         pk = b.build(self.device)
         split_id = torch.cat([self.split_id, pk.split_id])
         split_mode = torch.cat([self.split_mode, pk.split_mode])
-        mask = dense_mask(split_id, split_mode, num_cached=self.cache.length)
+        # One non-causal split (a clean item) over the clean cache sees everything (masks.allowed): no mask, so the
+        # fused attention kernel and the compiled layers serve it. Decided from the builder, without a GPU sync.
+        unmasked = pk.next_split - self.split == 1 and b.modes[0] != CAUSAL
+        mask = None if unmasked else dense_mask(split_id, split_mode, num_cached=self.cache.length)
         self.model(pk.inputs, mask, cache=self.cache, write_cache=True)
         self.split_id, self.split_mode = split_id, split_mode
         self.rope, self.split = pk.next_rope, pk.next_split
@@ -101,11 +106,11 @@ class _Context:
         inp = b.build(self.device).inputs
         n = inp.latents.shape[0]
 
-        def velocity(x, t):
-            step_inp = dataclasses.replace(inp, latents=x, timesteps=torch.full((n,), t, device=self.device))
+        def velocity(x: torch.Tensor, t_N: torch.Tensor) -> torch.Tensor:
+            step_inp = dataclasses.replace(inp, latents=x, timesteps=t_N)
             return self.model(step_inp, None, cache=self.cache, write_cache=False).float()
 
-        return schedule.sample(velocity, noise)
+        return schedule.sample(lambda x, t: velocity(x, torch.full((n,), t, device=self.device)), noise)
 
 
 class Rollout:
@@ -116,6 +121,8 @@ class Rollout:
             raise ValueError(f"unknown variant {cfg.variant!r}")
         self.model, self.codec, self.cfg, self.device = model.eval(), codec, cfg, torch.device(device)
         self.schedule = EulerSchedule(cfg.steps, cfg.shift)
+        if cfg.compile and self.device.type == "cuda":
+            model.compile_sampling()
 
     # ------------------------------------------------------------------ helpers
     def _template(self, views: list[int], rays: torch.Tensor, h: int, w: int) -> LatentItem:
@@ -128,12 +135,18 @@ class Rollout:
         p = self.model.cfg.latent_patch_size
         return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, p))
 
-    def _prefill_frame(self, b: SequenceBuilder, mf: MemoryFrame) -> None:
-        if self.cfg.variant == "warped" and mf.aux is not None:
-            b.prompt("warped").latent(mf.aux, noisy=False, modality="warped")
-        b.prompt("image").latent(mf.image, noisy=False)
-        if self.cfg.variant == "geometry" and mf.aux is not None:
-            b.prompt("geometry").latent(mf.aux, noisy=False, modality="geometry")
+    def _prefill_frames(self, ctx: _Context, frames: list[MemoryFrame]) -> None:
+        """Context frames in temporal order, one segment per forward: a clean latent item over a clean cache needs
+        no mask, so the long items run on the flash kernel and only the short prompts carry a (causal) mask."""
+        for mf in frames:
+            if self.cfg.variant == "warped" and mf.aux is not None:
+                ctx.prefill(lambda b: b.prompt("warped"))
+                ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="warped"))
+            ctx.prefill(lambda b: b.prompt("image"))
+            ctx.prefill(lambda b: b.latent(mf.image, noisy=False))
+            if self.cfg.variant == "geometry" and mf.aux is not None:
+                ctx.prefill(lambda b: b.prompt("geometry"))
+                ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
 
     def _geometry(self, ctx: _Context, mf: MemoryFrame, rays, h, w, gen, c2w_n, scale, depth_out) -> None:
         """Predict G of memory frame ``mf`` (prompt, sample, decode to depth, re-enter clean)."""
@@ -178,7 +191,7 @@ class Rollout:
             chosen = select_context(scores, cfg.retrieval)
             contexts.append(chosen)
             ctx = _Context(self.model, self.device)
-            ctx.prefill(lambda b: [self._prefill_frame(b, memory[i]) for i in chosen])
+            self._prefill_frames(ctx, [memory[i] for i in chosen])
             last = memory[chosen[-1]]
             if want_depth and last.aux is None:
                 self._geometry(ctx, last, rays, h, w, gen, c2w_n, scale, depth)
@@ -201,7 +214,7 @@ class Rollout:
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), cfg.retrieval)
-            ctx.prefill(lambda b: [self._prefill_frame(b, memory[i]) for i in chosen])
+            self._prefill_frames(ctx, [memory[i] for i in chosen])
             if memory[chosen[-1]].aux is None:
                 self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, c2w_n, scale, depth)
         return RolloutResult(frames, depth, contexts, time.perf_counter() - t0)

@@ -154,10 +154,10 @@ class SequenceBuilder:
         inputs = PackedInputs(
             text_ids=torch.tensor(self.text_ids, dtype=torch.long),
             und_idx=torch.nonzero(kind == 0).flatten(),
-            latents=torch.cat(self.lat) if self.lat else empty,
+            latents=_cat_on(self.lat, device) if self.lat else empty,
             timesteps=torch.cat(self.t) if self.t else torch.zeros(0),
-            pos2d=torch.cat([p.cpu() for p in self.pos2d]).long() if self.pos2d else torch.zeros(0, dtype=torch.long),
-            rays=torch.cat([r.cpu() for r in self.rays]) if self.rays else torch.zeros(0, R),
+            pos2d=_cat_on(self.pos2d, device).long() if self.pos2d else torch.zeros(0, dtype=torch.long),
+            rays=_cat_on(self.rays, device) if self.rays else torch.zeros(0, R),
             gen_idx=torch.nonzero(kind == 1).flatten(),
             rope_ids=torch.tensor(self.rope_ids, dtype=torch.long),
         )
@@ -171,6 +171,11 @@ class SequenceBuilder:
             next_split=self.split,
             items=list(self.items),
         )
+
+
+def _cat_on(parts: list[torch.Tensor], device) -> torch.Tensor:
+    """Concatenate on the target device (items already there are not copied through host memory)."""
+    return torch.cat([p.to(device) for p in parts])
 
 
 # ---------------------------------------------------------------------------------------------- training sequences

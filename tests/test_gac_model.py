@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -82,7 +83,7 @@ def test_cga_follows_equations_13_to_16():
 
     route = Routing(N, torch.zeros(0, dtype=torch.long), torch.arange(N))
     rope = rope_cos_sin(torch.zeros(N, dtype=torch.long), cfg.head_dim_, cfg.rope_theta)
-    _, out = attn(torch.zeros(0, cfg.hidden_size), F_ND, r_NQ, route, rope, None, None, 0, False)
+    _, out, _ = attn(torch.zeros(0, cfg.hidden_size), F_ND, r_NQ, route, rope, None, None)
     g = attn.gen
     Q, K, V = g.q_proj(F_ND), g.k_proj(F_ND), g.v_proj(F_ND)  # eq. 13
     Q_res, Gate = attn.cga.proj(Q + r_NQ).chunk(2, -1)  # eq. 14
@@ -145,8 +146,10 @@ def test_rope_is_relative():
     torch.testing.assert_close(dots[0], dots[1], rtol=1e-5, atol=1e-5)
 
 
-def test_kv_cache_prefill_then_query_equals_one_packed_forward():
-    """Noisy target against cached clean context == the same tokens in one masked forward."""
+@pytest.mark.parametrize("per_segment", [False, True])
+def test_kv_cache_prefill_then_query_equals_one_packed_forward(per_segment):
+    """Noisy target against cached clean context == the same tokens in one masked forward, whether the context
+    is prefilled in one masked forward or one segment per forward (the unmasked items of ``Rollout``)."""
     torch.manual_seed(3)
     model = build_model(gac_tiny())
     torch.nn.init.normal_(model.llm2vae.weight)
@@ -165,10 +168,55 @@ def test_kv_cache_prefill_then_query_equals_one_packed_forward():
     from gac.sample import _Context
 
     c = _Context(model, "cpu")
-    c.prefill(lambda b: [b.prompt("image").latent(it, noisy=False) for it in ctx])
+    if per_segment:
+        for it in ctx:
+            c.prefill(lambda b: b.prompt("image"))
+            c.prefill(lambda b: b.latent(it, noisy=False))
+    else:
+        c.prefill(lambda b: [b.prompt("image").latent(it, noisy=False) for it in ctx])
     c.prefill(lambda b: b.prompt("image"))
     b = SequenceBuilder(cfg, c.rope, c.split)
     b.latent(target, noisy=True, t=0.7, noise=noise)
     q = b.build().inputs
     out = model(q, None, cache=c.cache)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_grouped_layout_equals_packing_order():
+    """With no mask the tokens run laid out by expert; the result equals packing order under an all-True mask."""
+    torch.manual_seed(4)
+    model = build_model(gac_tiny())
+    torch.nn.init.normal_(model.llm2vae.weight)
+    for layer in model.layers:
+        torch.nn.init.normal_(layer.attn.cga.proj.weight, std=0.1)
+    cfg = model.cfg
+    b = SequenceBuilder(cfg)
+    b.prompt("image").latent(_item(cfg, seed=5), noisy=False).prompt("geometry")
+    inp = b.build().inputs
+    assert inp.und_idx.max() > inp.gen_idx.min()  # und tokens on both sides of the latents: a real permutation
+    everything = torch.ones(inp.length, inp.length, dtype=torch.bool)
+    v_grouped, text_grouped = model(inp, None, return_text_hidden=True)
+    v_packed, text_packed = model(inp, everything, return_text_hidden=True)
+    torch.testing.assert_close(v_grouped, v_packed, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(text_grouped, text_packed, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(os.environ.get("GAC_BENCH_RUN_SLOW") != "1", reason="set GAC_BENCH_RUN_SLOW=1 (compiles, ~40 s)")
+def test_compiled_sampling_pass_equals_eager():
+    torch.manual_seed(6)
+    model = build_model(gac_tiny()).eval()
+    torch.nn.init.normal_(model.llm2vae.weight)
+    cfg = model.cfg
+    from gac.sample import _Context
+
+    c = _Context(model, "cpu")
+    c.prefill(lambda b: b.prompt("image").latent(_item(cfg, seed=7), noisy=False))
+    b = SequenceBuilder(cfg, c.rope, c.split)
+    b.latent(_item(cfg, seed=8), noisy=True, t=0.5, noise=torch.randn(_item(cfg, seed=8).tokens.shape))
+    q = b.build().inputs
+    with torch.no_grad():
+        eager = model(q, None, cache=c.cache)
+        model.compile_sampling()
+        compiled = model(q, None, cache=c.cache)
+    assert model._compiled_layers is not None
+    torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -69,3 +71,24 @@ def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
     assert out.frames.shape == (6, H, W, 3)
     assert len(out.contexts) == (2 if grid else 5)
     assert (out.depth is not None) == (variant == "geometry")
+
+
+@pytest.mark.skipif(os.environ.get("GAC_BENCH_RUN_SLOW") != "1", reason="set GAC_BENCH_RUN_SLOW=1 (compiles, ~1 min)")
+def test_compiled_rollout_equals_eager(parts):
+    """Every unmasked pass of a rollout (grid and one-view items, growing caches, geometry) through the compiled
+    layers gives the eager frames and depth."""
+    _, codec = parts
+    torch.manual_seed(9)
+    model = build_model(gac_tiny())
+    torch.nn.init.normal_(model.llm2vae.weight, std=0.3)
+    for layer in model.layers:
+        torch.nn.init.normal_(layer.attn.cga.proj.weight, std=0.1)
+    K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
+    c2w = fixture_trajectory(10)
+    img, depth = render_planes(K, c2w[0], H, W)
+    cfg = SampleConfig(steps=2, emit_geometry=True)
+    eager = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
+    model.compile_sampling()
+    compiled = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
+    assert np.abs(eager.frames.astype(int) - compiled.frames.astype(int)).max() <= 1
+    np.testing.assert_allclose(compiled.depth, eager.depth, rtol=1e-3, atol=1e-4)
