@@ -113,6 +113,14 @@ class _Context:
         return schedule.sample(lambda x, t: velocity(x, torch.full((n,), t, device=self.device)), noise)
 
 
+def _has_triton() -> bool:
+    try:
+        from torch.utils._triton import has_triton
+    except ImportError:  # pragma: no cover - older torch
+        return False
+    return has_triton()
+
+
 class Rollout:
     """Generates the frames of one trajectory from one reference image."""
 
@@ -122,7 +130,10 @@ class Rollout:
         self.model, self.codec, self.cfg, self.device = model.eval(), codec, cfg, torch.device(device)
         self.schedule = EulerSchedule(cfg.steps, cfg.shift)
         if cfg.compile and self.device.type == "cuda":
-            model.compile_sampling()
+            if _has_triton():
+                model.compile_sampling()
+            else:  # inductor needs Triton for CUDA kernels; sampling is the same without it, only slower
+                log.warning("gac: compile=true but Triton is not installed; sampling eagerly")
 
     # ------------------------------------------------------------------ helpers
     def _template(self, views: list[int], rays: torch.Tensor, h: int, w: int) -> LatentItem:
