@@ -22,10 +22,9 @@ from typing import Union
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 CAUSAL, FULL, NOISE = 0, 1, 2
-
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 # Kernels for unmasked grouped-query attention on CUDA, in priority order. At the sampling shape (3,522 queries over
 # 17,646 keys, 28/4 heads, bf16, H100) cuDNN reads the shared key/value heads natively in 1.40 ms, flash in 2.46 ms,

@@ -507,6 +507,7 @@ class GaCModel(nn.Module):
         """
         self._compiled_layers = [torch.compile(layer, **compile_kwargs) for layer in self.layers]
 
+
 def count_parameters(model: nn.Module, include: str | None = None, exclude: str | None = None) -> int:
     """Parameters whose name contains ``include`` (if given) and not ``exclude`` (if given); works on meta."""
     total = 0

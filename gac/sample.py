@@ -148,7 +148,7 @@ class Rollout:
 
     def _prefill_frames(self, ctx: _Context, frames: list[MemoryFrame]) -> None:
         """Context frames in temporal order, one segment per forward: a clean latent item over a clean cache needs
-        no mask, so the long items run on the flash kernel and only the short prompts carry a (causal) mask."""
+        no mask, so the long items run on the fused attention kernel and only the short prompts carry a mask."""
         for mf in frames:
             if self.cfg.variant == "warped" and mf.aux is not None:
                 ctx.prefill(lambda b: b.prompt("warped"))
