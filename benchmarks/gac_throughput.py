@@ -27,7 +27,7 @@ import torch
 from gac import geometry as geo
 from gac.masks import allowed, dense_mask, flex_block_mask
 from gac.model import GaCModel, gac_7b
-from gac.sample import _Context
+from gac.sample import MemoryFrame, _Context, prefill_memory
 from gac.flow import EulerSchedule
 from gac.sequence import FrameData, SequenceBuilder, build_training_sequence
 
@@ -78,10 +78,8 @@ def timed(fn, repeat=3):
 
 
 def prefill_context(ctx: _Context, items) -> None:
-    """As ``Rollout._prefill_frames``: one prompt and one clean item per forward, in temporal order."""
-    for it in items:
-        ctx.prefill(lambda b: b.prompt("image"))
-        ctx.prefill(lambda b: b.latent(it, noisy=False))
+    """The rollout's own prefill of clean image frames (the geometry variant without geometry items)."""
+    prefill_memory(ctx, [MemoryFrame([i], it) for i, it in enumerate(items)], "geometry")
 
 
 def inference_grid_seconds(layers: int, steps: int, context_frames: int, compile_: bool, profile: bool) -> dict:

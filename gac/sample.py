@@ -113,6 +113,20 @@ class _Context:
         return schedule.sample(lambda x, t: velocity(x, torch.full((n,), t, device=self.device)), noise)
 
 
+def prefill_memory(ctx: _Context, frames: list[MemoryFrame], variant: str) -> None:
+    """Context frames in temporal order, one segment per forward: a clean latent item over a clean cache needs no
+    mask, so the long items run on the fused attention kernel and only the short prompts carry a mask."""
+    for mf in frames:
+        if variant == "warped" and mf.aux is not None:
+            ctx.prefill(lambda b: b.prompt("warped"))
+            ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="warped"))
+        ctx.prefill(lambda b: b.prompt("image"))
+        ctx.prefill(lambda b: b.latent(mf.image, noisy=False))
+        if variant == "geometry" and mf.aux is not None:
+            ctx.prefill(lambda b: b.prompt("geometry"))
+            ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
+
+
 def _has_triton() -> bool:
     try:
         from torch.utils._triton import has_triton
@@ -145,19 +159,6 @@ class Rollout:
     def _decode(self, tokens: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
         p = self.model.cfg.latent_patch_size
         return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, p))
-
-    def _prefill_frames(self, ctx: _Context, frames: list[MemoryFrame]) -> None:
-        """Context frames in temporal order, one segment per forward: a clean latent item over a clean cache needs
-        no mask, so the long items run on the fused attention kernel and only the short prompts carry a mask."""
-        for mf in frames:
-            if self.cfg.variant == "warped" and mf.aux is not None:
-                ctx.prefill(lambda b: b.prompt("warped"))
-                ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="warped"))
-            ctx.prefill(lambda b: b.prompt("image"))
-            ctx.prefill(lambda b: b.latent(mf.image, noisy=False))
-            if self.cfg.variant == "geometry" and mf.aux is not None:
-                ctx.prefill(lambda b: b.prompt("geometry"))
-                ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
 
     def _geometry(self, ctx: _Context, mf: MemoryFrame, rays, h, w, gen, c2w_n, scale, depth_out) -> None:
         """Predict G of memory frame ``mf`` (prompt, sample, decode to depth, re-enter clean)."""
@@ -202,7 +203,7 @@ class Rollout:
             chosen = select_context(scores, cfg.retrieval)
             contexts.append(chosen)
             ctx = _Context(self.model, self.device)
-            self._prefill_frames(ctx, [memory[i] for i in chosen])
+            prefill_memory(ctx, [memory[i] for i in chosen], cfg.variant)
             last = memory[chosen[-1]]
             if want_depth and last.aux is None:
                 self._geometry(ctx, last, rays, h, w, gen, c2w_n, scale, depth)
@@ -225,7 +226,7 @@ class Rollout:
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), cfg.retrieval)
-            self._prefill_frames(ctx, [memory[i] for i in chosen])
+            prefill_memory(ctx, [memory[i] for i in chosen], cfg.variant)
             if memory[chosen[-1]].aux is None:
                 self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, c2w_n, scale, depth)
         return RolloutResult(frames, depth, contexts, time.perf_counter() - t0)

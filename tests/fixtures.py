@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from skimage import data as skdata
 
 from gac_bench import cameras
 from gac_bench.datasets.re10k import Re10kRawReader, write_camera_file
 from gac_bench.splits import ClipSpec, Split, _SPLITS
+
+
+# torch.compile on the CPU (inductor) builds its kernels with a C++ compiler
+needs_cpu_compiler = pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None, reason="torch.compile on CPU needs a C++ compiler"
+)
 
 
 def plane_texture() -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -13,6 +12,7 @@ from gac import geometry as geo
 from gac.masks import dense_mask
 from gac.model import GaCModel, apply_rope, build_model, count_parameters, gac_7b, gac_tiny, rope_cos_sin, sincos_2d
 from gac.sequence import FrameData, SequenceBuilder, build_training_sequence
+from tests.fixtures import needs_cpu_compiler
 
 
 @pytest.fixture(autouse=True)
@@ -165,13 +165,11 @@ def test_kv_cache_prefill_then_query_equals_one_packed_forward(per_segment):
     pk = full.build()
     ref = model(pk.inputs, dense_mask(pk.split_id, pk.split_mode))[-target.num_tokens :]
 
-    from gac.sample import _Context
+    from gac.sample import MemoryFrame, _Context, prefill_memory
 
     c = _Context(model, "cpu")
-    if per_segment:
-        for it in ctx:
-            c.prefill(lambda b: b.prompt("image"))
-            c.prefill(lambda b: b.latent(it, noisy=False))
+    if per_segment:  # the rollout's prefill
+        prefill_memory(c, [MemoryFrame([i], it) for i, it in enumerate(ctx)], "none")
     else:
         c.prefill(lambda b: [b.prompt("image").latent(it, noisy=False) for it in ctx])
     c.prefill(lambda b: b.prompt("image"))
@@ -201,7 +199,7 @@ def test_grouped_layout_equals_packing_order():
     torch.testing.assert_close(text_grouped, text_packed, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(os.environ.get("GAC_BENCH_RUN_SLOW") != "1", reason="set GAC_BENCH_RUN_SLOW=1 (compiles, ~40 s)")
+@needs_cpu_compiler
 def test_compiled_sampling_pass_equals_eager():
     torch.manual_seed(6)
     model = build_model(gac_tiny()).eval()

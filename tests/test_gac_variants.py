@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -18,6 +16,7 @@ from gac.testing import fixture_trajectory, render_planes, write_fixture_clip, w
 from gac.vae import load_vae  # noqa: E402
 from gac_bench import cameras  # noqa: E402
 from gac_bench.datasets.re10k import Re10kRawReader  # noqa: E402
+from tests.fixtures import needs_cpu_compiler  # noqa: E402
 
 H, W = 32, 64
 
@@ -73,7 +72,7 @@ def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
     assert (out.depth is not None) == (variant == "geometry")
 
 
-@pytest.mark.skipif(os.environ.get("GAC_BENCH_RUN_SLOW") != "1", reason="set GAC_BENCH_RUN_SLOW=1 (compiles, ~1 min)")
+@needs_cpu_compiler
 def test_compiled_rollout_equals_eager(parts):
     """Every unmasked pass of a rollout (grid and one-view items, growing caches, geometry) through the compiled
     layers gives the eager frames and depth."""
