@@ -153,6 +153,28 @@ def load_depth(path: Path, clip_id: str) -> np.ndarray:
     return depth.astype(np.float32)
 
 
+def evaluation_view(cams: Re10kCameras, raw_frame, where, clip_id: str, dst_wh: tuple[int, int]):
+    """K at the evaluation size and the frame loader of a clip, shared by every RealEstate10K layout.
+
+    ``raw_frame(i)`` decodes frame i at its stored size and ``where(i)`` names it in errors. RealEstate10K intrinsics
+    are constant along a clip, so frame 0's size defines K; every frame must have that size and is then resized to
+    cover ``dst_wh`` and centre-cropped. Returns (K (3, 3) pixels, loader i -> uint8 (H, W, 3)).
+    """
+    first = raw_frame(0)
+    src_wh = (first.shape[1], first.shape[0])
+    K = cameras.K_after_resize_crop(cameras.K_norm_to_pixels(cams.K_norm[0], *src_wh), src_wh, dst_wh)
+
+    def frame(i: int) -> np.ndarray:
+        img = raw_frame(i)
+        if (img.shape[1], img.shape[0]) != src_wh:
+            raise ClipDataError(
+                f"clip {clip_id}: {where(i)} is {img.shape[1]}x{img.shape[0]}, frame 0 is {src_wh[0]}x{src_wh[1]}"
+            )
+        return resize_crop_image(img, dst_wh)
+
+    return K, frame
+
+
 @dataclass(frozen=True)
 class Re10kRawReader:
     """Clips in the raw layout: ``cameras_dir/<id>.txt``, ``frames_dir/<id>/<frames>``, ``depth_dir/<id>/<stem>.npy``."""
@@ -166,19 +188,8 @@ class Re10kRawReader:
     def load_clip(self, clip_id: str) -> Clip:
         cams = parse_camera_file(Path(self.cameras_dir) / f"{clip_id}.txt")
         paths, naming = match_frames(Path(self.frames_dir) / clip_id, cams.timestamps_us, clip_id)
-        first = load_image(paths[0], clip_id)
-        src_wh = (first.shape[1], first.shape[0])
         dst_wh = (self.width, self.height)
-        # RealEstate10K intrinsics are constant along a clip; frame 0's define K at the evaluation resolution.
-        K = cameras.K_after_resize_crop(cameras.K_norm_to_pixels(cams.K_norm[0], *src_wh), src_wh, dst_wh)
-
-        def frame(i: int) -> np.ndarray:
-            img = load_image(paths[i], clip_id)
-            if (img.shape[1], img.shape[0]) != src_wh:
-                raise ClipDataError(
-                    f"clip {clip_id}: {paths[i]} is {img.shape[1]}x{img.shape[0]}, frame 0 is {src_wh[0]}x{src_wh[1]}"
-                )
-            return resize_crop_image(img, dst_wh)
+        K, frame = evaluation_view(cams, lambda i: load_image(paths[i], clip_id), lambda i: paths[i], clip_id, dst_wh)
 
         depth = None
         if self.depth_dir is not None and (Path(self.depth_dir) / clip_id).is_dir():

@@ -27,7 +27,7 @@ from PIL import Image
 
 from gac_bench import cameras
 from gac_bench.datasets.clip import Clip, ClipDataError
-from gac_bench.datasets.re10k import Re10kCameras, resize_crop_image
+from gac_bench.datasets.re10k import Re10kCameras, evaluation_view
 
 CAMERA_VECTOR = 18
 
@@ -128,19 +128,8 @@ class Re10kChunkReader:
         def decode(i: int) -> np.ndarray:
             return decode_image_bytes(np.asarray(images[i], dtype=np.uint8).tobytes(), clip_id, f"{i} of {chunk_path}")
 
-        first = decode(0)
-        src_wh = (first.shape[1], first.shape[0])
         dst_wh = (self.width, self.height)
-        K = cameras.K_after_resize_crop(cameras.K_norm_to_pixels(cams.K_norm[0], *src_wh), src_wh, dst_wh)
-
-        def frame(i: int) -> np.ndarray:
-            img = decode(i)
-            if (img.shape[1], img.shape[0]) != src_wh:
-                raise ClipDataError(
-                    f"clip {clip_id}: image {i} of {chunk_path} is {img.shape[1]}x{img.shape[0]}, "
-                    f"image 0 is {src_wh[0]}x{src_wh[1]}"
-                )
-            return resize_crop_image(img, dst_wh)
+        K, frame = evaluation_view(cams, decode, lambda i: f"image {i} of {chunk_path}", clip_id, dst_wh)
 
         return Clip(
             clip_id=clip_id,

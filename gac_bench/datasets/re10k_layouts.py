@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gac_bench import cameras
 from gac_bench.datasets.clip import Clip, ClipDataError
-from gac_bench.datasets.re10k import IMAGE_SUFFIXES, Re10kRawReader, parse_camera_file, resize_crop_image
+from gac_bench.datasets.re10k import IMAGE_SUFFIXES, Re10kRawReader, evaluation_view, parse_camera_file
 from gac_bench.datasets.re10k_chunks import Re10kChunkReader, decode_image_bytes
 
 ROOT_SUBDIRS = (".", "re10k", "realestate10k", "RealEstate10K")
@@ -156,16 +155,8 @@ class Re10kDataRoot:
                 )
             return arr
 
-        first = raw_frame(0)
-        src_wh = (first.shape[1], first.shape[0])
         dst_wh = (self.width, self.height)
-        K = cameras.K_after_resize_crop(cameras.K_norm_to_pixels(cams.K_norm[0], *src_wh), src_wh, dst_wh)
-
-        def frame(i: int) -> np.ndarray:
-            img = raw_frame(i)
-            if (img.shape[1], img.shape[0]) != src_wh:
-                raise ClipDataError(f"clip {clip_id}: {keys[i]} in {npz_path} differs in size from frame 0")
-            return resize_crop_image(img, dst_wh)
+        K, frame = evaluation_view(cams, raw_frame, lambda i: f"{keys[i]} in {npz_path}", clip_id, dst_wh)
 
         return Clip(
             clip_id=clip_id,
