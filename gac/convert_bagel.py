@@ -83,7 +83,7 @@ def config_from_bagel(folder: Path, use_cga: bool = True, max_latent_size: int =
         hidden_size=llm["hidden_size"], num_layers=llm["num_hidden_layers"], num_heads=llm["num_attention_heads"],
         num_kv_heads=llm["num_key_value_heads"], intermediate_size=llm["intermediate_size"],
         vocab_size=llm["vocab_size"], rope_theta=float(llm.get("rope_theta", 1e6)),
-        rms_norm_eps=float(llm.get("rms_norm_eps", 1e-6)), use_cga=use_cga, max_latent_size=max_latent_size,
+        rms_norm_eps=float(llm.get("rms_norm_eps", 1e-6)), camera="cga" if use_cga else "none", max_latent_size=max_latent_size,
         **{k: llm[k] for k in ("bos_id", "eos_id", "vision_start_id", "vision_end_id") if k in llm},
     )  # fmt: skip
 

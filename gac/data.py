@@ -4,15 +4,28 @@ A sample is ``frames_per_sample`` frames; with the grid on, each frame is a 2x2 
 (a "frame" of the paper's 8-frame sequences), and with probability ``single_reference_prob`` the first frame holds
 only its first view, which is how every inference rollout starts (one reference image). Consecutive views are
 ``stride`` source frames apart, stride drawn uniformly from [min_stride, max_stride]. The first 1-4 frames are
-context, the rest targets. Poses are relative to the first view and lengths are divided by the median depth of
-that view (:mod:`gac.geometry`).
+context, the rest targets. Lengths are divided by the median depth of the first view (:mod:`gac.geometry`).
+
+Options beyond the paper (off by default; what each is for is in gac/README.md, "Training recipe"):
+
+* ``pose_anchor="last-context"``: poses relative to the most recent context view instead of the first view, so a
+  target's relative pose stays as small as in training however long the rollout (the sampler follows the
+  checkpoint's choice);
+* ``max_gap``: consecutive frames of a sample may skip up to this many grid frames, so context looks like what
+  retrieval picks at inference (the reference plus non-adjacent frames) and samples span the 189 source frames
+  of an evaluation trajectory;
+* ``revisit_prob``: the sample turns back after a random view and retraces its poses (a forth-and-back path), so
+  targets whose pose equals a context pose teach the model to reproduce what it has seen.
 
 Image latents are encoded once per source frame (posterior mean and std kept, a fresh posterior sample drawn per
-use, as Bagel trains); geometry depends on each sample's scale and is encoded per sample.
+use, as Bagel trains). Geometry depends on each sample's scale and is encoded per batch of samples on the
+device, in one VAE call.
 """
 
 from __future__ import annotations
 
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +35,10 @@ from gac import geometry as geo
 from gac.model import GaCConfig
 from gac.sequence import FrameData
 from gac.vae import LatentCodec
+
+log = logging.getLogger(__name__)
+
+POSE_ANCHORS = ("first", "last-context")
 
 
 @dataclass(frozen=True)
@@ -36,37 +53,151 @@ class DataConfig:
     """Geometry context: "depth" (default, Table 4) or "pointmap"."""
     variant: str = "geometry"
     """"geometry" (#1), "warped" (#2) or "none" (#3), paper 4.1."""
+    pose_anchor: str = "first"
+    """"first" (the first view, CameraCtrl's relative poses) or "last-context" (the most recent context view)."""
+    max_gap: int = 0
+    """Frames of a sample may skip up to this many grid frames between each other (0: contiguous)."""
+    revisit_prob: float = 0.0
+    """Probability that a sample turns back and retraces its poses (forth-and-back)."""
+
+    def __post_init__(self):
+        if self.pose_anchor not in POSE_ANCHORS:
+            raise ValueError(f"pose_anchor must be one of {POSE_ANCHORS}, got {self.pose_anchor!r}")
+        if not 1 <= self.min_stride <= self.max_stride:
+            raise ValueError(f"need 1 <= min_stride <= max_stride, got {self.min_stride}, {self.max_stride}")
+        if self.frames_per_sample < 2:
+            raise ValueError("a sample needs at least 2 frames (one context, one target)")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataConfig:
+        """Checkpoints written before an option existed load with that option's default."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    @property
+    def views_per_frame(self) -> int:
+        return 4 if self.grid else 1
+
+    def min_clip_frames(self) -> int:
+        """Source frames a clip needs for one sample at stride 1 with no gaps (the smallest span there is)."""
+        return view_groups(self, single_reference=True)[-1][-1] + 1
 
 
 @dataclass
 class ClipArrays:
     clip_id: str
     frames: np.ndarray  # uint8 (F, H, W, 3)
-    depth: np.ndarray  # float32 (F, H, W) z-depth
+    depth: np.ndarray  # (F, H, W) z-depth, float32 or float16
     K: np.ndarray  # (3, 3) pixels
     c2w: np.ndarray  # (F, 4, 4)
 
 
-def load_clip_arrays(clip, max_frames: int | None = None) -> ClipArrays:
-    """Read every frame and depth map of a :class:`gac_bench.datasets.clip.Clip` into memory."""
+def load_clip_arrays(clip, max_frames: int | None = None, depth_dtype=np.float32, frame_stride: int = 1) -> ClipArrays:
+    """Read the frames and depth maps of a :class:`gac_bench.datasets.clip.Clip` into memory (every
+    ``frame_stride``-th of the first ``max_frames``; the poses of the frames read)."""
     n = clip.num_frames if max_frames is None else min(max_frames, clip.num_frames)
     if not clip.has_depth:
         raise ValueError(f"clip {clip.clip_id} has no depth; GaC training needs depth for its geometry context")
-    frames = np.stack([clip.frame(i) for i in range(n)])
-    depth = np.stack([clip.depth(i) for i in range(n)])
-    return ClipArrays(clip.clip_id, frames, depth, np.asarray(clip.K, dtype=np.float64), np.asarray(clip.c2w[:n]))
+    idx = range(0, n, frame_stride)
+    frames = np.stack([clip.frame(i) for i in idx])
+    depth = np.stack([clip.depth(i).astype(depth_dtype) for i in idx])
+    return ClipArrays(clip.clip_id, frames, depth, np.asarray(clip.K, dtype=np.float64),
+                      np.asarray(clip.c2w[:n:frame_stride]))  # fmt: skip
+
+
+def load_clips(clips: list, max_frames: int | None = None, workers: int = 16, depth_dtype=np.float32,
+               frame_stride: int = 1) -> list:  # fmt: skip
+    """:func:`load_clip_arrays` for many clips on a thread pool (PNG decoding and file reads release the GIL)."""
+
+    def one(c):
+        return load_clip_arrays(c, max_frames, depth_dtype, frame_stride)
+
+    if len(clips) <= 1 or workers <= 1:
+        return [one(c) for c in clips]
+    with ThreadPoolExecutor(min(workers, len(clips))) as pool:
+        return list(pool.map(one, clips))
 
 
 def view_groups(cfg: DataConfig, single_reference: bool) -> list[list[int]]:
     """View offsets of each frame: [[0], [1..4], [5..8], ...] or [[0..3], [4..7], ...] (grid), [[0], [1], ...]."""
-    per = 4 if cfg.grid else 1
+    per = cfg.views_per_frame
     if cfg.grid and single_reference:
         return [[0]] + [[1 + per * k + c for c in range(per)] for k in range(cfg.frames_per_sample - 1)]
     return [[per * k + c for c in range(per)] for k in range(cfg.frames_per_sample)]
 
 
+# ---------------------------------------------------------------------------------------------- sample plans
+
+
+@dataclass
+class SamplePlan:
+    """Which source frames one sample reads and how it is laid out (drawn on the host, cheap)."""
+
+    clip: int
+    source: np.ndarray  # (V,) source frame of each view
+    groups: list[list[int]]  # view indices of each frame
+    num_context: int
+    anchor: int  # view the poses are relative to
+    keep_aux: list[bool]  # per frame: its geometry / warped item is kept (geometry dropout decided here)
+
+
+def view_positions(n_views: int, groups: list[list[int]], gaps: list[int], turn: int | None) -> np.ndarray:
+    """Position of each view along the clip path, in strides: views run consecutively, frame k shifted by
+    ``views_per_frame * sum(gaps[1..k])``; after view ``turn`` the path retraces itself (position
+    2 * turn + 1 - i, as the forth-and-back trajectory repeats its turning pose)."""
+    per = max(len(g) for g in groups)
+    lin = np.zeros(n_views, dtype=np.int64)
+    shift = 0
+    for k, g in enumerate(groups):
+        shift += per * gaps[k]
+        for v in g:
+            lin[v] = v + shift
+    if turn is None:
+        return lin
+    t = lin[turn]
+    return np.where(lin <= t, lin, np.abs(2 * t + 1 - lin))
+
+
+def plan_sample(rng: np.random.Generator, cfg: DataConfig, clip_lengths: list[int], geometry_dropout: float = 0.0,
+                clip: int | None = None) -> SamplePlan:  # fmt: skip
+    """Draw one sample's layout: clip, stride, start, gaps, turn, context count, anchor, dropped auxiliaries."""
+    ci = int(rng.integers(len(clip_lengths))) if clip is None else clip
+    groups = view_groups(cfg, single_reference=bool(rng.random() < cfg.single_reference_prob))
+    n_views = groups[-1][-1] + 1
+    num_context = int(rng.integers(1, min(cfg.max_context, cfg.frames_per_sample - 1) + 1))
+    gaps = [0] + [int(rng.integers(0, cfg.max_gap + 1)) for _ in groups[1:]]
+    turn = None
+    if cfg.revisit_prob > 0 and rng.random() < cfg.revisit_prob:
+        first_target = groups[num_context][0]
+        turn = int(rng.integers(max(0, first_target - 1), n_views - 1))
+    pos = view_positions(n_views, groups, gaps, turn)
+    F_clip = clip_lengths[ci]
+    span = int(pos.max())
+    if span + 1 > F_clip:  # drop the gaps before giving up
+        pos = view_positions(n_views, groups, [0] * len(groups), turn)
+        span = int(pos.max())
+    if span + 1 > F_clip:
+        raise ValueError(f"clip {ci} has {F_clip} frames; a sample needs {span + 1}")
+    stride = int(rng.integers(cfg.min_stride, cfg.max_stride + 1))
+    while stride > 1 and span * stride + 1 > F_clip:
+        stride -= 1
+    start = int(rng.integers(0, F_clip - span * stride))
+    anchor = 0 if cfg.pose_anchor == "first" else groups[num_context - 1][-1]
+    keep = [True] * len(groups)
+    if geometry_dropout > 0:
+        keep = [bool(rng.random() >= geometry_dropout) for _ in groups]
+    return SamplePlan(ci, start + stride * pos, groups, num_context, anchor, keep)
+
+
+# ---------------------------------------------------------------------------------------------- sample maker
+
+
 class SampleMaker:
-    """Draws training samples (lists of :class:`FrameData` + number of context frames)."""
+    """Draws training samples (lists of :class:`FrameData` + number of context frames).
+
+    Frames, depth and the VAE moments of every source frame live on ``device``; a batch of samples is made with
+    one VAE call for all of its geometry items.
+    """
 
     def __init__(
         self, clips: list[ClipArrays], codec: LatentCodec, model_cfg: GaCConfig, cfg: DataConfig, device="cpu"
@@ -75,73 +206,117 @@ class SampleMaker:
             raise ValueError(
                 f"VAE has {codec.latent_channels} latent channels, model config expects {model_cfg.latent_channels}"
             )
+        need = cfg.min_clip_frames()
+        short = [f"{c.clip_id} ({len(c.frames)})" for c in clips if len(c.frames) < need]
+        if short:
+            raise ValueError(
+                f"{len(short)} clip(s) have fewer frames than one sample needs ({need} views of "
+                f"{cfg.frames_per_sample} frames): {', '.join(short[:5])}; use fewer --frames, --no-grid or longer clips"
+            )
         self.clips, self.codec, self.mcfg, self.cfg, self.device = clips, codec, model_cfg, cfg, torch.device(device)
+        self.lengths = [len(c.frames) for c in clips]
         self.moments = [self._encode_clip(c) for c in clips]
+        self.depth = [torch.from_numpy(np.ascontiguousarray(c.depth)).to(self.device) for c in clips]
+        self.median_depth = [self._median_depths(c.depth) for c in clips]
 
     def _encode_clip(self, clip: ClipArrays) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         means, stds = [], []
-        for i in range(0, len(x), 32):
-            m, s = self.codec.encode_moments(x[i : i + 32])
+        for i in range(0, len(clip.frames), 32):
+            x = torch.from_numpy(clip.frames[i : i + 32]).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            m, s = self.codec.encode_moments(x)
             means.append(m.to(self.device))
             stds.append(s.to(self.device))
         return torch.cat(means), torch.cat(stds)
 
-    def _aux_images(self, clip: ClipArrays, idx: np.ndarray, groups, c2w_n, scale) -> list[np.ndarray] | None:
-        """Per-view auxiliary images in [-1, 1] (H, W, 3): geometry of each view, or its warped image."""
+    @staticmethod
+    def _median_depths(depth: np.ndarray) -> np.ndarray:
+        """The scene scale of every frame, once (a sample takes that of its first view)."""
+        return np.array([geo.scene_scale(d) for d in depth], dtype=np.float64)
+
+    def latent_stats(self) -> tuple[float, float]:
+        """Mean and std of the normalised posterior means over every frame (about 0 and 1 for a good VAE)."""
+        m = torch.cat([mean.flatten() for mean, _ in self.moments]).float()
+        return float(m.mean()), float(m.std())
+
+    # ------------------------------------------------------------------ plans
+    def plan(self, rng: np.random.Generator, geometry_dropout: float = 0.0, clip: int | None = None) -> SamplePlan:
+        return plan_sample(rng, self.cfg, self.lengths, geometry_dropout, clip)
+
+    def make(self, rng: np.random.Generator, generator: torch.Generator, geometry_dropout: float = 0.0):
+        """One sample: (frames, num_context)."""
+        (frames, n_ctx), = self.make_batch([self.plan(rng, geometry_dropout)], generator)  # fmt: skip
+        return frames, n_ctx
+
+    # ------------------------------------------------------------------ materialise
+    def _poses(self, plan: SamplePlan) -> tuple[np.ndarray, float]:
+        clip = self.clips[plan.clip]
+        scale = float(self.median_depth[plan.clip][plan.source[0]])
+        c2w = clip.c2w[plan.source]
+        return geo.normalize_poses(c2w, c2w[plan.anchor], scale), scale
+
+    def make_batch(self, plans: list[SamplePlan], generator: torch.Generator) -> list[tuple[list[FrameData], int]]:
+        """Materialise plans: image latents (fresh posterior samples), rays, and every kept geometry / warped item
+        of the batch encoded in one VAE call."""
+        prepared = []
+        aux_images, aux_owner = [], []
+        for p_i, plan in enumerate(plans):
+            clip = self.clips[plan.clip]
+            c2w_n, scale = self._poses(plan)
+            H, W = clip.frames.shape[1:3]
+            rays = geo.view_rays(clip.K, c2w_n, H, W, self.device)
+            mean, std = self.moments[plan.clip]
+            t_idx = geo.h2d(plan.source, self.device)
+            noise = geo.randn((len(plan.source),) + tuple(mean.shape[1:]), generator, self.device)
+            lat = mean[t_idx] + std[t_idx] * noise  # posterior sample per use
+            views = self._aux_views(plan)
+            if views:
+                aux_images.append(self._aux_images(plan, views, c2w_n, scale))
+                aux_owner.append((p_i, views))
+            prepared.append((plan, lat, rays))
+        aux_lat: dict[tuple[int, int], torch.Tensor] = {}
+        if aux_images:
+            enc = self.codec.encode_float(torch.cat(aux_images), batch=256, sample=True).to(self.device)
+            i = 0
+            for p_i, views in aux_owner:
+                for v in views:
+                    aux_lat[(p_i, v)] = enc[i]
+                    i += 1
+        out = []
+        for p_i, (plan, lat, rays) in enumerate(prepared):
+            frames = []
+            for k, g in enumerate(plan.groups):
+                cells = list(range(len(g)))
+                image = geo.make_item([lat[j] for j in g], [rays[j] for j in g], cells, self.mcfg, 2)
+                aux = None
+                if all((p_i, j) in aux_lat for j in g):
+                    aux = geo.make_item([aux_lat[(p_i, j)] for j in g], [rays[j] for j in g], cells, self.mcfg, 2)
+                frames.append(FrameData(image, aux))
+            out.append((frames, plan.num_context))
+        return out
+
+    def _aux_views(self, plan: SamplePlan) -> list[int]:
+        """Views whose auxiliary item is kept: every view of a kept frame (geometry), or of a kept frame that has
+        a predecessor to be warped from (warped)."""
+        if self.cfg.variant == "none":
+            return []
+        first = 1 if self.cfg.variant == "warped" else 0
+        return [j for k, g in enumerate(plan.groups) if k >= first and plan.keep_aux[k] for j in g]
+
+    def _aux_images(self, plan: SamplePlan, views: list[int], c2w_n: np.ndarray, scale: float) -> torch.Tensor:
+        """(len(views), 3, H, W) in [-1, 1]: encoded geometry of each view, or its warped image."""
+        clip = self.clips[plan.clip]
         if self.cfg.variant == "geometry":
-            kind = self.cfg.geometry
-            return [geo.encode_geometry(kind, clip.depth[i], clip.K, c2w_n[j], scale) for j, i in enumerate(idx)]
-        if self.cfg.variant == "warped":
-            from baselines.depth_warp import warp_reference
+            depth = self.depth[plan.clip][geo.h2d(plan.source[views], self.device)].float()
+            return geo.encode_geometry_torch(self.cfg.geometry, depth, clip.K, c2w_n[views], scale)
+        from gac_bench.pointcloud import warp_reference
 
-            out: list[np.ndarray | None] = [None] * len(idx)
-            for k in range(1, len(groups)):
-                prev = groups[k - 1]
-                for c, j in enumerate(groups[k]):
-                    src = prev[c] if c < len(prev) else prev[0]
-                    warped, _ = warp_reference(clip.frames[idx[src]], clip.depth[idx[src]], clip.K,
-                                               clip.c2w[idx[src]], clip.c2w[idx[j]])  # fmt: skip
-                    out[j] = warped.astype(np.float32) / 127.5 - 1.0
-            return out
-        return None
-
-    def make(self, rng: np.random.Generator, generator: torch.Generator) -> tuple[list[FrameData], int]:
-        cfg, mcfg = self.cfg, self.mcfg
-        ci = int(rng.integers(len(self.clips)))
-        clip, (mean, std) = self.clips[ci], self.moments[ci]
-        groups = view_groups(cfg, single_reference=bool(rng.random() < cfg.single_reference_prob))
-        n_views = groups[-1][-1] + 1
-        F_clip = len(clip.frames)
-        if n_views > F_clip:
-            raise ValueError(f"clip {clip.clip_id} has {F_clip} frames; a sample needs {n_views}")
-        stride = int(rng.integers(cfg.min_stride, cfg.max_stride + 1))
-        while stride > 1 and (n_views - 1) * stride + 1 > F_clip:
-            stride -= 1
-        start = int(rng.integers(0, F_clip - (n_views - 1) * stride))
-        idx = start + stride * np.arange(n_views)
-        num_context = int(rng.integers(1, min(cfg.max_context, cfg.frames_per_sample - 1) + 1))
-        scale = geo.scene_scale(clip.depth[idx[0]])
-        c2w_n = geo.normalize_poses(clip.c2w[idx], clip.c2w[idx[0]], scale)
-        H, W = clip.frames.shape[1:3]
-        rays = geo.view_rays(clip.K, c2w_n, H, W, self.device)
-        t_idx = torch.as_tensor(idx, device=self.device)
-        noise = torch.randn(mean[t_idx].shape, generator=generator).to(self.device)
-        lat = mean[t_idx] + std[t_idx] * noise  # posterior sample per use
-        aux_imgs = self._aux_images(clip, idx, groups, c2w_n, scale)
-        aux_lat = [None] * n_views
-        if aux_imgs is not None:
-            have = [j for j, a in enumerate(aux_imgs) if a is not None]
-            x = torch.from_numpy(np.stack([aux_imgs[j] for j in have])).permute(0, 3, 1, 2)
-            enc = self.codec.encode_float(x, sample=True).to(self.device)
-            for j, z in zip(have, enc):
-                aux_lat[j] = z
-        frames = []
-        for g in groups:
-            cells = list(range(len(g)))
-            image = geo.make_item([lat[j] for j in g], [rays[j] for j in g], cells, mcfg, 2)
-            aux = None
-            if all(aux_lat[j] is not None for j in g):
-                aux = geo.make_item([aux_lat[j] for j in g], [rays[j] for j in g], cells, mcfg, 2)
-            frames.append(FrameData(image, aux))
-        return frames, num_context
+        view_frame = {j: k for k, g in enumerate(plan.groups) for j in g}
+        out = []
+        for j in views:
+            k = view_frame[j]
+            prev, c = plan.groups[k - 1], plan.groups[k].index(j)
+            src = plan.source[prev[c] if c < len(prev) else prev[0]]
+            warped, _ = warp_reference(clip.frames[src], clip.depth[src].astype(np.float32), clip.K, clip.c2w[src],
+                                       clip.c2w[plan.source[j]])  # fmt: skip
+            out.append(torch.from_numpy(warped).float() / 127.5 - 1.0)
+        return geo.h2d(torch.stack(out).permute(0, 3, 1, 2).contiguous(), self.device)

@@ -26,6 +26,28 @@ import torch
 
 from gac_bench import cameras
 
+# ---------------------------------------------------------------------------------------------- host -> device
+
+
+def h2d(x, device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A host array on ``device`` without stalling the GPU: on CUDA the copy goes through pinned memory and is
+    asynchronous (a copy from pageable memory would first wait for every queued kernel, so the host could no
+    longer prepare the next batch while the GPU computes)."""
+    t = torch.as_tensor(x, dtype=dtype)
+    device = torch.device(device)
+    if device.type != "cuda" or t.device.type == "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+def randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:
+    """Standard normal noise on ``device`` from ``generator`` (drawn where the generator lives)."""
+    device = torch.device(device)
+    if generator is not None and generator.device.type == device.type:
+        return torch.randn(shape, generator=generator, device=device)
+    return h2d(torch.randn(shape, generator=generator), device)
+
+
 # ---------------------------------------------------------------------------------------------- tokens
 
 
@@ -49,14 +71,20 @@ def ray_patches(rays_6HW: torch.Tensor, k: int) -> torch.Tensor:
     return x.reshape((H // k) * (W // k), c * k * k)
 
 
-def cell_pos_ids(cell: int, h_tok: int, w_tok: int, grid_cols: int, max_latent_size: int) -> torch.Tensor:
+def cell_pos_ids(cell: int, h_tok: int, w_tok: int, grid_cols: int, max_latent_size: int, device="cpu") -> torch.Tensor:
     """2D position ids i * S + j of a cell's tokens inside the grid frame, row-major within the cell."""
-    r0, c0 = (cell // grid_cols) * h_tok, (cell % grid_cols) * w_tok
-    i = torch.arange(h_tok)[:, None] + r0
-    j = torch.arange(w_tok)[None, :] + c0
-    if (c0 + w_tok) > max_latent_size:
-        raise ValueError(f"grid is {c0 + w_tok} tokens wide but max_latent_size is {max_latent_size}; raise it")
-    return (i * max_latent_size + j).reshape(-1)
+    key = (cell, h_tok, w_tok, grid_cols, max_latent_size, str(device))
+    if key not in _POS_CACHE:  # a handful of distinct cells: computed once per device
+        r0, c0 = (cell // grid_cols) * h_tok, (cell % grid_cols) * w_tok
+        i = torch.arange(h_tok)[:, None] + r0
+        j = torch.arange(w_tok)[None, :] + c0
+        if (c0 + w_tok) > max_latent_size:
+            raise ValueError(f"grid is {c0 + w_tok} tokens wide but max_latent_size is {max_latent_size}; raise it")
+        _POS_CACHE[key] = (i * max_latent_size + j).reshape(-1).to(device)
+    return _POS_CACHE[key]
+
+
+_POS_CACHE: dict[tuple, torch.Tensor] = {}
 
 
 @dataclass
@@ -90,8 +118,8 @@ def make_item(
         h_tok, w_tok = lat.shape[1] // p, lat.shape[2] // p
         toks.append(patchify(lat, p))
         rps.append(ray_patches(ray.to(lat.dtype), k))
-        pos.append(cell_pos_ids(cell, h_tok, w_tok, grid_cols, S))
-    return LatentItem(torch.cat(toks), torch.cat(rps), torch.cat(pos).to(toks[0].device), tuple(cells))
+        pos.append(cell_pos_ids(cell, h_tok, w_tok, grid_cols, S, lat.device))
+    return LatentItem(torch.cat(toks), torch.cat(rps), torch.cat(pos), tuple(cells))
 
 
 def split_item_tokens(item_tokens: torch.Tensor, num_cells: int, C: int, h: int, w: int, p: int) -> list[torch.Tensor]:
@@ -122,7 +150,7 @@ def normalize_poses(c2w: np.ndarray, anchor_c2w: np.ndarray, scale: float) -> np
 def view_rays(K: np.ndarray, c2w_norm: np.ndarray, height: int, width: int, device="cpu") -> torch.Tensor:
     """Plücker maps (N, 6, H, W) float32 of normalised poses: CameraCtrl's (o x d, d) with unit d through pixel
     centres (u + 0.5, v + 0.5), the construction of :func:`gac_bench.cameras.plucker_rays`, computed in torch."""
-    c2w = torch.as_tensor(np.asarray(c2w_norm), dtype=torch.float64, device=device)
+    c2w = h2d(np.asarray(c2w_norm, dtype=np.float64), device)
     v, u = torch.meshgrid(torch.arange(height, device=device, dtype=torch.float64) + 0.5,
                           torch.arange(width, device=device, dtype=torch.float64) + 0.5, indexing="ij")  # fmt: skip
     d_cam = torch.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], torch.ones_like(u)], -1)
@@ -168,6 +196,26 @@ def encode_geometry(kind: str, depth_z: np.ndarray, K: np.ndarray, c2w_norm: np.
         return encode_depth(depth_z, scale)
     if kind == "pointmap":
         return encode_pointmap(depth_z, K, c2w_norm, scale)
+    raise ValueError(f"unknown geometry kind {kind!r}; known: depth, pointmap")
+
+
+def encode_geometry_torch(
+    kind: str, depth_z: torch.Tensor, K: np.ndarray, c2w_norm: np.ndarray, scale: float
+) -> torch.Tensor:
+    """:func:`encode_geometry` for a batch on any device: z-depth (V, H, W) -> (V, 3, H, W) float32 in [-1, 1]."""
+    d = torch.nan_to_num(depth_z.float(), nan=0.0, posinf=1e12).clamp_min(0.0) / scale
+    if kind == "depth":
+        return (2.0 * d / (1.0 + d) - 1.0)[:, None].expand(-1, 3, -1, -1).contiguous()
+    if kind == "pointmap":
+        V, H, W = d.shape
+        dev = d.device
+        v, u = torch.meshgrid(torch.arange(H, device=dev, dtype=torch.float32) + 0.5,
+                              torch.arange(W, device=dev, dtype=torch.float32) + 0.5, indexing="ij")  # fmt: skip
+        p_cam = torch.stack([(u - float(K[0, 2])) / float(K[0, 0]) * d, (v - float(K[1, 2])) / float(K[1, 1]) * d, d],
+                            dim=-1)  # fmt: skip
+        c2w = h2d(np.asarray(c2w_norm, dtype=np.float32), dev)
+        pts = torch.einsum("vhwj,vij->vhwi", p_cam, c2w[:, :3, :3]) + c2w[:, None, None, :3, 3]
+        return (pts / (1.0 + pts.abs())).permute(0, 3, 1, 2).contiguous()
     raise ValueError(f"unknown geometry kind {kind!r}; known: depth, pointmap")
 
 

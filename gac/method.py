@@ -108,7 +108,7 @@ class GaCMethod(Method):
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
             geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,
-            compile=opt.compile, retrieval=retrieval,
+            compile=opt.compile, pose_anchor=data.get("pose_anchor", "first"), retrieval=retrieval,
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)

@@ -57,13 +57,23 @@ class GaCConfig:
     max_latent_size: int = 128
     """S of the 2D position id i * S + j; must be at least the token-grid width (80 for a 2x2 grid of 640 px)."""
     timestep_freq_dim: int = 256
-    use_cga: bool = True
-    """Camera gated attention in the gen expert (Table 5's switch). Off: plain attention, rays unused."""
+    camera: str = "cga"
+    """How the camera enters (Table 5): "cga" camera gated attention in the gen expert (eqs. 13-16, the paper's
+    design), "add" the Plücker embedding added to the latent tokens (the paper's "w/o CGA" row: conditioning by
+    simple addition), "none" no camera at all."""
     bos_id: int = 256
     eos_id: int = 257
     vision_start_id: int = 258
     vision_end_id: int = 259
     init_std: float = 0.02
+
+    def __post_init__(self):
+        if self.camera not in CAMERA_MODES:
+            raise ValueError(f"camera must be one of {CAMERA_MODES}, got {self.camera!r}")
+
+    @property
+    def use_cga(self) -> bool:
+        return self.camera == "cga"
 
     @property
     def head_dim_(self) -> int:
@@ -96,11 +106,22 @@ class GaCConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GaCConfig:
+        d = _legacy_camera(dict(d))
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"GaCConfig: unknown field(s) {unknown}; known: {sorted(known)}")
         return cls(**d)
+
+
+CAMERA_MODES = ("cga", "add", "none")
+
+
+def _legacy_camera(d: dict) -> dict:
+    """Configs written before ``camera`` existed said ``use_cga``: True -> "cga", False -> "none"."""
+    if "use_cga" in d:
+        d.setdefault("camera", "cga" if d.pop("use_cga") else "none")
+    return d
 
 
 def gac_7b(**overrides) -> GaCConfig:
@@ -109,7 +130,7 @@ def gac_7b(**overrides) -> GaCConfig:
         hidden_size=3584, num_layers=28, num_heads=28, num_kv_heads=4, intermediate_size=18944, vocab_size=152064,
         max_latent_size=128, bos_id=151644, eos_id=151645, vision_start_id=151652, vision_end_id=151653,
     )  # fmt: skip
-    return replace(cfg, **overrides)
+    return replace(cfg, **_legacy_camera(overrides))
 
 
 def gac_small(**overrides) -> GaCConfig:
@@ -118,7 +139,16 @@ def gac_small(**overrides) -> GaCConfig:
         hidden_size=384, num_layers=8, num_heads=6, num_kv_heads=2, intermediate_size=1024, vocab_size=320,
         max_latent_size=64,
     )  # fmt: skip
-    return replace(cfg, **overrides)
+    return replace(cfg, **_legacy_camera(overrides))
+
+
+def gac_compact(**overrides) -> GaCConfig:
+    """About 18M parameters: the shipped synthroom model (bf16 weights plus its stand-in VAE stay under 50 MB)."""
+    cfg = GaCConfig(
+        hidden_size=384, num_layers=6, num_heads=6, num_kv_heads=2, intermediate_size=768, vocab_size=320,
+        max_latent_size=64,
+    )  # fmt: skip
+    return replace(cfg, **_legacy_camera(overrides))
 
 
 def gac_tiny(**overrides) -> GaCConfig:
@@ -127,10 +157,10 @@ def gac_tiny(**overrides) -> GaCConfig:
         hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=128, vocab_size=320,
         latent_channels=4, max_latent_size=32,
     )  # fmt: skip
-    return replace(cfg, **overrides)
+    return replace(cfg, **_legacy_camera(overrides))
 
 
-PRESETS = {"gac-7b": gac_7b, "gac-small": gac_small, "gac-tiny": gac_tiny}
+PRESETS = {"gac-7b": gac_7b, "gac-small": gac_small, "gac-compact": gac_compact, "gac-tiny": gac_tiny}
 
 
 # ---------------------------------------------------------------------------------------------- embedders
@@ -399,8 +429,10 @@ class GaCModel(nn.Module):
         self.llm2vae = nn.Linear(D, cfg.latent_dim)
         # One convolution patchifies the Plücker map onto the token grid (kernel = stride = 16 px); it is applied
         # to pre-cut patches as the equivalent matmul, see ``ray_features``.
+        # "add" mode adds the same embedding, at the hidden width, to the latent tokens instead.
         k = cfg.pixels_per_token
-        self.ray_embed = nn.Conv2d(6, cfg.q_dim, k, stride=k) if cfg.use_cga else None
+        ray_width = {"cga": cfg.q_dim, "add": cfg.hidden_size}.get(cfg.camera)
+        self.ray_embed = nn.Conv2d(6, ray_width, k, stride=k) if ray_width else None
         self.layers = nn.ModuleList(MoTBlock(cfg) for _ in range(cfg.num_layers))
         self.norm_und = RMSNorm(D, cfg.rms_norm_eps)
         self.norm_gen = RMSNorm(D, cfg.rms_norm_eps)
@@ -476,6 +508,8 @@ class GaCModel(nn.Module):
         hu_UD = self.embed_tokens(inp.text_ids)
         hg_ND = self.embed_latents(inp.latents, inp.timesteps, inp.pos2d).to(hu_UD.dtype)
         ray_NQ = self.ray_features(inp.rays) if self.ray_embed is not None and inp.gen_idx.numel() else None
+        if cfg.camera == "add" and ray_NQ is not None:  # conditioning by simple addition (Table 5, w/o CGA)
+            hg_ND, ray_NQ = hg_ND + ray_NQ.to(hg_ND.dtype), None
         rope = rope_cos_sin(rope_ids, cfg.head_dim_, cfg.rope_theta)
         has_past = cache is not None and bool(cache.keys) and cache.keys[0] is not None
         layers = self._compiled_layers if grouped and self._compiled_layers else self.layers

@@ -53,6 +53,9 @@ class SampleConfig:
     reencode: bool = True
     compile: bool = False
     """torch.compile the unmasked passes (CUDA only; the first target frame pays the compile)."""
+    pose_anchor: str = "first"
+    """"first": poses relative to the reference; "last-context": relative to the most recent context view, re-anchored
+    for every target frame (the checkpoint's data config says which the model was trained with)."""
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
 
@@ -150,7 +153,28 @@ class Rollout:
                 log.warning("gac: compile=true but Triton is not installed; sampling eagerly")
 
     # ------------------------------------------------------------------ helpers
-    def _template(self, views: list[int], rays: torch.Tensor, h: int, w: int) -> LatentItem:
+    def _item_rays(self, views: list[int], rays) -> torch.Tensor:
+        """Ray patches of a frame's cells in cell order, as :func:`geometry.make_item` lays them out."""
+        k = self.model.cfg.pixels_per_token
+        return torch.cat([geo.ray_patches(rays[v].to(self.device), k) for v in views])
+
+    def _anchored(self, mf: MemoryFrame, rays) -> MemoryFrame:
+        """A memory frame whose items carry the rays of the current anchor."""
+        r = self._item_rays(mf.views, rays)
+        reray = lambda it: None if it is None else LatentItem(it.tokens, r.to(it.rays), it.pos2d, it.cells)  # noqa: E731
+        return MemoryFrame(mf.views, reray(mf.image), reray(mf.aux))
+
+    def _context(self, memory: list[MemoryFrame], chosen: list[int], rays) -> list[MemoryFrame]:
+        if self.cfg.pose_anchor == "first":  # stored rays are already relative to the reference
+            return [memory[i] for i in chosen]
+        return [self._anchored(memory[i], rays) for i in chosen]
+
+    def _rays_for(self, K, c2w, scale, anchor: int, views: list[int], H: int, W: int) -> dict[int, torch.Tensor]:
+        """Plücker maps of ``views`` with poses relative to view ``anchor``."""
+        c2w_a = geo.normalize_poses(c2w[views], c2w[anchor], scale)
+        return dict(zip(views, geo.view_rays(K, c2w_a, H, W, self.device)))
+
+    def _template(self, views: list[int], rays, h: int, w: int) -> LatentItem:
         C = self.codec.latent_channels
         zeros = [torch.zeros(C, h, w, device=self.device) for _ in views]
         cells = list(range(len(views)))
@@ -185,8 +209,10 @@ class Rollout:
         N = len(c2w)
         h, w = H // self.codec.downsample, W // self.codec.downsample
         gen = torch.Generator().manual_seed(int(seed))
-        c2w_n = geo.normalize_poses(c2w, c2w[0], scale)
-        rays = geo.view_rays(K, c2w_n, H, W, self.device)  # (N, 6, H, W)
+        if cfg.pose_anchor not in ("first", "last-context"):
+            raise ValueError(f"unknown pose_anchor {cfg.pose_anchor!r}")
+        c2w_n = geo.normalize_poses(c2w, c2w[0], scale)  # retrieval always works relative to the reference
+        rays_ref = geo.view_rays(K, c2w_n, H, W, self.device)  # (N, 6, H, W)
         per = 4 if cfg.grid else 1
         targets = [list(range(i, min(i + per, N))) for i in range(1, N, per)]
         targets = [g + [g[-1]] * (per - len(g)) for g in targets]
@@ -196,17 +222,24 @@ class Rollout:
         want_depth = cfg.emit_geometry and cfg.variant == "geometry"
         depth = np.zeros((N, H, W), dtype=np.float32) if want_depth else None
         ref_lat = self.codec.encode_uint8(reference[None], sample=False).to(self.device)
-        memory = [MemoryFrame([0], geo.make_item([ref_lat[0]], [rays[0].to(self.device)], [0], mcfg, 2))]
+        memory = [MemoryFrame([0], geo.make_item([ref_lat[0]], [rays_ref[0].to(self.device)], [0], mcfg, 2))]
         contexts = []
         for views in targets:
             scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, cfg.retrieval)
             chosen = select_context(scores, cfg.retrieval)
             contexts.append(chosen)
+            if cfg.pose_anchor == "last-context":  # the most recent context view; the cache is rebuilt anyway
+                anchor = memory[chosen[-1]].views[-1]
+                needed = sorted({v for i in chosen for v in memory[i].views} | set(views))
+                rays = self._rays_for(K, c2w, scale, anchor, needed, H, W)
+                anchored_c2w = geo.normalize_poses(c2w, c2w[anchor], scale)
+            else:
+                rays, anchored_c2w = rays_ref, c2w_n
             ctx = _Context(self.model, self.device)
-            prefill_memory(ctx, [memory[i] for i in chosen], cfg.variant)
+            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             last = memory[chosen[-1]]
             if want_depth and last.aux is None:
-                self._geometry(ctx, last, rays, h, w, gen, c2w_n, scale, depth)
+                self._geometry(ctx, last, rays, h, w, gen, anchored_c2w, scale, depth)
             new = MemoryFrame(views, None)
             template = self._template(views, rays, h, w)
             if cfg.variant == "warped":
@@ -226,7 +259,14 @@ class Rollout:
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), cfg.retrieval)
-            prefill_memory(ctx, [memory[i] for i in chosen], cfg.variant)
+            if cfg.pose_anchor == "last-context":
+                anchor = memory[chosen[-1]].views[-1]
+                needed = sorted({v for i in chosen for v in memory[i].views})
+                rays = self._rays_for(K, c2w, scale, anchor, needed, H, W)
+                anchored_c2w = geo.normalize_poses(c2w, c2w[anchor], scale)
+            else:
+                rays, anchored_c2w = rays_ref, c2w_n
+            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             if memory[chosen[-1]].aux is None:
-                self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, c2w_n, scale, depth)
+                self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, anchored_c2w, scale, depth)
         return RolloutResult(frames, depth, contexts, time.perf_counter() - t0)

@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 import torch
 
 from gac import flow
-from gac.geometry import LatentItem
+from gac.geometry import LatentItem, h2d, randn
 from gac.masks import CAUSAL, FULL, NOISE
 from gac.model import GaCConfig, PackedInputs
 
 PROMPTS = {"image": "<Image>", "geometry": "<Geometry>", "warped": "<Warped>"}
+MODALITY_CODE = {"image": 0, "geometry": 1, "warped": 2}
 VARIANTS = ("geometry", "warped", "none")
 
 
@@ -64,6 +65,8 @@ class Packed:
     next_rope: int
     next_split: int
     items: list[tuple[str, str, int, int]] = field(default_factory=list)  # (modality, role, gen_start, gen_end)
+    loss_modality: torch.Tensor | None = None  # (M,) MODALITY_CODE of each loss row
+    sample_id: torch.Tensor | None = None  # (L,) which packed sample a position belongs to (None: one sample)
 
 
 class SequenceBuilder:
@@ -82,6 +85,7 @@ class SequenceBuilder:
         self.pos2d: list[torch.Tensor] = []
         self.rays: list[torch.Tensor] = []
         self.loss_rows: list[torch.Tensor] = []
+        self.loss_codes: list[torch.Tensor] = []
         self.targets: list[torch.Tensor] = []
         self.n_gen = 0
         self.items: list[tuple[str, str, int, int]] = []
@@ -115,16 +119,20 @@ class SequenceBuilder:
     ) -> SequenceBuilder:
         """``<vision_start> tokens <vision_end>`` sharing one RoPE id.
 
-        Clean (noisy=False): x = x0, t = 0, FULL split, id advances. Noisy: x_t = (1 - t) x0 + t noise (or the given
-        ``x_t``), NOISE split, id stays; when ``noise`` is given the velocity target noise - x0 joins the loss.
+        Clean (noisy=False): x = x0, t = 0, FULL split, id advances; with ``t`` > 0 and ``noise`` a clean item is
+        noise-augmented context, x = (1 - t) x0 + t noise at timestep t, still FULL and without loss. Noisy: x_t =
+        (1 - t) x0 + t noise (or the given ``x_t``), NOISE split, id stays; when ``noise`` is given the velocity
+        target noise - x0 joins the loss.
         """
         n = item.num_tokens
         mode = NOISE if noisy else FULL
         x = item.tokens
-        if noisy and x_t is None:
+        if x_t is not None:
+            x = x_t
+        elif noise is not None and (noisy or t > 0):
             x = flow.interpolate(item.tokens, noise, torch.full((n,), t, dtype=item.tokens.dtype, device=x.device))
         elif noisy:
-            x = x_t
+            raise ValueError("a noisy item needs noise or x_t")
         self._und(self.cfg.vision_start_id, self.rope, mode)
         start = self.n_gen
         self.kind.extend([1] * n)
@@ -132,11 +140,12 @@ class SequenceBuilder:
         self.split_ids.extend([self.split] * n)
         self.modes.extend([mode] * n)
         self.lat.append(x)
-        self.t.append(torch.full((n,), t if noisy else 0.0))
+        self.t.append(torch.full((n,), float(t)))
         self.pos2d.append(item.pos2d)
         self.rays.append(item.rays)
         if noisy and noise is not None:
             self.loss_rows.append(torch.arange(start, start + n))
+            self.loss_codes.append(torch.full((n,), MODALITY_CODE[modality], dtype=torch.long))
             self.targets.append(flow.velocity_target(item.tokens, noise))
         self.n_gen += n
         self._und(self.cfg.vision_end_id, self.rope, mode)
@@ -147,35 +156,49 @@ class SequenceBuilder:
         return self
 
     def build(self, device="cpu") -> Packed:
+        """Pack into tensors on ``device``; host-side index tensors travel asynchronously (no GPU stall)."""
         cfg = self.cfg
         kind = torch.tensor(self.kind, dtype=torch.long)
         P, R = cfg.latent_dim, cfg.ray_dim
-        empty = torch.zeros(0, P)
+        empty = torch.zeros(0, P, device=device)
+        host = {
+            "text_ids": torch.tensor(self.text_ids, dtype=torch.long),
+            "und_idx": torch.nonzero(kind == 0).flatten(),
+            "gen_idx": torch.nonzero(kind == 1).flatten(),
+            "rope_ids": torch.tensor(self.rope_ids, dtype=torch.long),
+            "split_id": torch.tensor(self.split_ids, dtype=torch.long),
+            "split_mode": torch.tensor(self.modes, dtype=torch.long),
+            "timesteps": torch.cat(self.t) if self.t else torch.zeros(0),
+            "loss_idx": torch.cat(self.loss_rows) if self.loss_rows else torch.zeros(0, dtype=torch.long),
+            "loss_modality": torch.cat(self.loss_codes) if self.loss_codes else torch.zeros(0, dtype=torch.long),
+        }
+        dev = {k: h2d(v, device) for k, v in host.items()}
         inputs = PackedInputs(
-            text_ids=torch.tensor(self.text_ids, dtype=torch.long),
-            und_idx=torch.nonzero(kind == 0).flatten(),
+            text_ids=dev["text_ids"],
+            und_idx=dev["und_idx"],
             latents=_cat_on(self.lat, device) if self.lat else empty,
-            timesteps=torch.cat(self.t) if self.t else torch.zeros(0),
-            pos2d=_cat_on(self.pos2d, device).long() if self.pos2d else torch.zeros(0, dtype=torch.long),
-            rays=_cat_on(self.rays, device) if self.rays else torch.zeros(0, R),
-            gen_idx=torch.nonzero(kind == 1).flatten(),
-            rope_ids=torch.tensor(self.rope_ids, dtype=torch.long),
+            timesteps=dev["timesteps"],
+            pos2d=_cat_on(self.pos2d, device).long() if self.pos2d else torch.zeros(0, dtype=torch.long, device=device),
+            rays=_cat_on(self.rays, device) if self.rays else torch.zeros(0, R, device=device),
+            gen_idx=dev["gen_idx"],
+            rope_ids=dev["rope_ids"],
         )
         return Packed(
-            inputs=inputs.to(device),
-            split_id=torch.tensor(self.split_ids, dtype=torch.long, device=device),
-            split_mode=torch.tensor(self.modes, dtype=torch.long, device=device),
-            loss_idx=(torch.cat(self.loss_rows) if self.loss_rows else torch.zeros(0, dtype=torch.long)).to(device),
-            v_target=(torch.cat(self.targets) if self.targets else empty).to(device),
+            inputs=inputs,
+            split_id=dev["split_id"],
+            split_mode=dev["split_mode"],
+            loss_idx=dev["loss_idx"],
+            v_target=_cat_on(self.targets, device) if self.targets else empty,
             next_rope=self.rope,
             next_split=self.split,
             items=list(self.items),
+            loss_modality=dev["loss_modality"],
         )
 
 
 def _cat_on(parts: list[torch.Tensor], device) -> torch.Tensor:
     """Concatenate on the target device (items already there are not copied through host memory)."""
-    return torch.cat([p.to(device) for p in parts])
+    return torch.cat([h2d(p, device) for p in parts])
 
 
 # ---------------------------------------------------------------------------------------------- training sequences
@@ -198,12 +221,21 @@ def build_training_sequence(
     geometry_dropout: float = 0.5,
     t_shift: float = 1.0,
     generator: torch.Generator | None = None,
+    context_noise: float = 0.0,
+    fixed_t: float | None = None,
+    noise_generator: torch.Generator | None = None,
 ) -> Packed:
     """Interleaved sequence of one sample: frames [0, num_context) are clean context, the rest are targets.
 
     Every kept auxiliary item (geometry of every frame for #1, warped image of every transition for #2) is a
     generated item with loss; each is dropped with probability ``geometry_dropout`` (paper 4.3). Each noisy item
-    draws its own t (logit-normal, ``t_shift``) and its own noise.
+    draws its own t (logit-normal, ``t_shift``; ``fixed_t`` overrides it, for validation) and its own noise.
+    Scalars (t, dropout, noise levels) come from ``generator`` on the host; noise tensors from
+    ``noise_generator`` (default: ``generator``), which may live on the GPU so nothing waits on a copy.
+    ``context_noise`` > 0 (beyond the paper, off by default) noise-augments every clean item, context and the clean
+    copies of targets alike, at its own level drawn uniformly from [0, context_noise] and given to the model as
+    that item's timestep: generated context at inference is imperfect, and this teaches the model not to trust
+    context pixels blindly.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
@@ -221,14 +253,57 @@ def build_training_sequence(
         if variant == "geometry" and keep_aux:
             plan.append(("geometry", fr.aux, True))
     b = SequenceBuilder(cfg)
+    noise_gen = generator if noise_generator is None else noise_generator
+
+    def clean(item: LatentItem, modality: str) -> None:
+        if context_noise > 0:
+            tau = float(torch.rand((), generator=generator)) * context_noise
+            noise = randn(item.tokens.shape, noise_gen, item.tokens.device).to(item.tokens.dtype)
+            b.latent(item, noisy=False, t=tau, noise=noise, modality=modality)
+        else:
+            b.latent(item, noisy=False, modality=modality)
+
     for idx, (modality, item, generated) in enumerate(plan):
         b.prompt(modality)
         if generated:
-            t = float(flow.sample_t(1, t_shift, generator)[0])
-            noise = torch.randn(item.tokens.shape, generator=generator).to(item.tokens.dtype)
-            b.latent(item, noisy=True, t=t, noise=noise.to(item.tokens.device), modality=modality)
+            t = float(flow.sample_t(1, t_shift, generator)[0]) if fixed_t is None else float(fixed_t)
+            noise = randn(item.tokens.shape, noise_gen, item.tokens.device).to(item.tokens.dtype)
+            b.latent(item, noisy=True, t=t, noise=noise, modality=modality)
             if idx < len(plan) - 1:
-                b.latent(item, noisy=False, modality=modality)
+                clean(item, modality)
         else:
-            b.latent(item, noisy=False, modality=modality)
+            clean(item, modality)
     return b.build(device=frames[0].image.tokens.device)
+
+
+def pack_samples(samples: list[Packed]) -> Packed:
+    """Several samples in one sequence (Bagel's packing): positions, splits and loss rows are offset, RoPE ids
+    restart per sample, and ``sample_id`` keeps samples from seeing each other (:func:`gac.masks.allowed`)."""
+    if len(samples) == 1 and samples[0].sample_id is None:
+        return samples[0]
+    L_off = N_off = split_off = 0
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in (
+        "text_ids", "und_idx", "latents", "timesteps", "pos2d", "rays", "gen_idx", "rope_ids", "split_id",
+        "split_mode", "loss_idx", "v_target", "loss_modality", "sample_id")}  # fmt: skip
+    items = []
+    for i, pk in enumerate(samples):
+        inp, L = pk.inputs, pk.inputs.length
+        n_gen = int(inp.latents.shape[0])
+        for k in ("text_ids", "latents", "timesteps", "pos2d", "rays", "rope_ids"):
+            parts[k].append(getattr(inp, k))
+        parts["und_idx"].append(inp.und_idx + L_off)
+        parts["gen_idx"].append(inp.gen_idx + L_off)
+        parts["split_id"].append(pk.split_id + split_off)
+        parts["split_mode"].append(pk.split_mode)
+        parts["loss_idx"].append(pk.loss_idx + N_off)
+        parts["v_target"].append(pk.v_target)
+        parts["loss_modality"].append(pk.loss_modality)
+        parts["sample_id"].append(torch.full((L,), i, dtype=torch.long, device=pk.split_id.device))
+        items += [(m, r, a + N_off, b + N_off) for m, r, a, b in pk.items]
+        L_off, N_off, split_off = L_off + L, N_off + n_gen, split_off + pk.next_split
+    cat = {k: torch.cat(v) for k, v in parts.items()}
+    inputs = PackedInputs(**{k: cat[k] for k in (
+        "text_ids", "und_idx", "latents", "timesteps", "pos2d", "rays", "gen_idx", "rope_ids")})  # fmt: skip
+    return Packed(inputs, cat["split_id"], cat["split_mode"], cat["loss_idx"], cat["v_target"],
+                  next_rope=samples[-1].next_rope, next_split=split_off, items=items,
+                  loss_modality=cat["loss_modality"], sample_id=cat["sample_id"])  # fmt: skip

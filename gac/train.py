@@ -1,12 +1,18 @@
 """Train GaC on RealEstate10K-form clips with depth (single process; FSDP comes with a later issue).
 
-    python -m gac.train --preset gac-small --split synthroom --clips room00,room01,room02,room03,room04,room05 \
-        --vae VAE_DIR --out runs/gac-small --steps 2000
+    python -m gac.train --preset gac-small --split synthroom-train --val-split synthroom-val \
+        --vae VAE_DIR --out runs/gac-small --time-limit 600
 
-One optimiser step = ``--batch`` sequences (gradient accumulation; the paper trains with batch size 1 per GPU
-because geometry dropout makes sequence lengths vary). AdamW with Bagel's betas (0.9, 0.95) and eps 1e-15,
-constant learning rate after a linear warm-up, gradient clipping 1.0, bf16 autocast on GPU (fp32 master weights).
+One optimiser step = ``--batch`` forwards (gradient accumulation). A forward is one sample (the paper's batch size
+one; geometry dropout makes lengths vary), or with ``--pack-tokens T`` as many whole samples as fit in T tokens,
+padded to exactly T so the compiled FlexAttention kernel sees one shape (the GPU recipe). AdamW with Bagel's betas
+(0.9, 0.95) and eps 1e-15, linear warm-up then a constant learning rate (``--lr-decay cosine`` decays it to 10%
+by the end of ``--steps`` or ``--time-limit``), gradient clipping 1.0, bf16 autocast on GPU (fp32 master weights).
 ``--resume`` continues from ``OUT/last`` (weights, AdamW moments, step, RNG state).
+
+Every ``--val-every`` steps the held-out rooms of ``--val-split`` are measured (:mod:`gac.validate`): loss per
+modality, camera-swap gap, first-grid PSNR against identity; ``OUT/val_log.jsonl`` and ``OUT/curves.png``.
+``OUT/best`` keeps the checkpoint with the lowest held-out RGB loss. Never pass the evaluation split here.
 """
 
 from __future__ import annotations
@@ -17,30 +23,38 @@ import json
 import logging
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gac.batching import Packer, attention_mask, per_row_loss
 from gac.checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
-from gac.data import DataConfig, SampleMaker, load_clip_arrays
-from gac.flow import flow_loss
-from gac.masks import dense_mask, flex_block_mask
-from gac.model import PRESETS, build_model
+from gac.data import DataConfig, SampleMaker, load_clips
+from gac.model import CAMERA_MODES, PRESETS, build_model
 from gac.sequence import build_training_sequence
-from gac.vae import load_vae
+from gac.vae import load_vae, vae_training_problem
 
 log = logging.getLogger("gac.train")
+
+EVALUATION_SPLITS = ("synthroom", "re10k-test-150", "tanks-150")
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot start or go on; main() prints the message as one line and exits 2."""
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gac.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="gac-small", choices=sorted(PRESETS))
-    p.add_argument("--no-cga", action="store_true", help="plain attention in the gen expert (Table 5 ablation)")
+    p.add_argument("--camera", default=None, choices=CAMERA_MODES,
+                   help="camera conditioning: cga (paper), add (Plücker embedding added to the tokens), none")
+    p.add_argument("--no-cga", action="store_true", help="same as --camera none")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a preset's field")
     p.add_argument("--init", default=None, help="start from this GaC checkpoint folder (e.g. converted from Bagel)")
-    p.add_argument("--split", default=None, help="a gac-bench split with depth (synthroom)")
+    p.add_argument("--split", default=None, help="a gac-bench split with depth (synthroom-train)")
     p.add_argument("--data-root", default=None,
                    help="RE10K raw layout: DIR/cameras/<id>.txt, DIR/frames/<id>/, DIR/depth/<id>/")
     p.add_argument("--clips", default=None, help="comma-separated clip ids (default: every clip)")
@@ -51,9 +65,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--time-limit", type=float, default=None, help="stop (and save) after this many seconds")
-    p.add_argument("--batch", type=int, default=1, help="sequences per optimiser step")
+    p.add_argument("--batch", type=int, default=1, help="forwards per optimiser step")
+    p.add_argument("--pack-tokens", type=int, default=0,
+                   help="pack whole samples into forwards of exactly this many tokens (0: one sample per forward)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--lr-decay", default="none", choices=["none", "cosine"])
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--t-shift", type=float, default=1.0, help="training timestep shift (Bagel: 1)")
     p.add_argument("--variant", default="geometry", choices=["geometry", "warped", "none"])
@@ -65,27 +82,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--min-stride", type=int, default=1)
     p.add_argument("--max-stride", type=int, default=4)
     p.add_argument("--single-ref-prob", type=float, default=0.5)
+    # beyond the paper (defaults off; gac/README.md "Training recipe")
+    p.add_argument("--pose-anchor", default="first", choices=["first", "last-context"])
+    p.add_argument("--max-gap", type=int, default=0, help="frames of a sample may skip up to this many grid frames")
+    p.add_argument("--revisit-prob", type=float, default=0.0, help="samples that turn back and retrace their poses")
+    p.add_argument("--context-noise", type=float, default=0.0, help="noise-augment clean items up to this flow time")
     p.add_argument("--fixed-sample", action="store_true", help="train on one fixed sample (overfitting check)")
     p.add_argument("--attention", default="auto", choices=["auto", "dense", "flex"],
-                   help="auto: FlexAttention on GPU for sequences over 16k tokens, else a dense mask")
+                   help="auto: FlexAttention on GPU for packed forwards or sequences over 16k tokens, else dense")
     p.add_argument("--activation-checkpointing", action="store_true")
+    p.add_argument("--val-split", default=None, help="held-out split for validation (synthroom-val)")
+    p.add_argument("--val-clips", default=None, help="comma-separated clip ids of --val-split (default: all)")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--val-samples", type=int, default=16)
+    p.add_argument("--val-psnr-clips", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--load-workers", type=int, default=16, help="threads reading clips")
     return p.parse_args(argv)
 
 
-def load_training_clips(args) -> list:
-    ids = [c for c in args.clips.split(",") if c] if args.clips else None
-    if args.split:
+# ---------------------------------------------------------------------------------------------- data
+
+
+_FROM_ARGS = object()
+
+
+def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_stride: int = 1) -> list:
+    """Clips of ``split_name`` (default ``--split``), or of ``--data-root``, restricted to ``clip_ids``."""
+    split_name = args.split if split_name is _FROM_ARGS else split_name
+    clip_ids = args.clips if clip_ids is _FROM_ARGS else clip_ids
+    ids = [c for c in clip_ids.split(",") if c] if clip_ids else None
+    t0 = time.perf_counter()
+    if split_name:
         from gac_bench.splits import get_split
 
-        split = get_split(args.split, Path(args.data_root) if args.data_root else None)
+        split = get_split(split_name, Path(args.data_root) if args.data_root else None)
         specs = [s for s in split.clips if ids is None or s.clip_id in ids]
         if ids is not None and len(specs) != len(ids):
-            raise ValueError(f"clips {sorted(set(ids) - {s.clip_id for s in specs})} are not in split {args.split}")
+            raise TrainingError(f"clips {sorted(set(ids) - {s.clip_id for s in specs})} are not in split {split_name}")
+        log.info("reading %d clips of %s (rendered once and cached on first use)", len(specs), split_name)
         clips = [split.loader(s) for s in specs]
     elif args.data_root:
         from gac_bench.datasets.re10k import Re10kRawReader
@@ -94,12 +133,24 @@ def load_training_clips(args) -> list:
         if ids is None:
             ids = sorted(p.stem for p in (root / "cameras").glob("*.txt"))
         if args.width is None or args.height is None:
-            raise ValueError("--data-root needs --width and --height (multiples of 16)")
+            raise TrainingError("--data-root needs --width and --height (multiples of 16)")
         reader = Re10kRawReader(root / "cameras", root / "frames", args.width, args.height, root / "depth")
         clips = [reader.load_clip(i) for i in ids]
     else:
-        raise ValueError("give --split or --data-root")
-    return [load_clip_arrays(c, args.max_frames) for c in clips]
+        raise TrainingError("give --split or --data-root")
+    arrays = load_clips(clips, args.max_frames, args.load_workers, depth_dtype=np.float16, frame_stride=frame_stride)
+    log.info("loaded %d clips, %d frames in %.1f s", len(arrays), sum(len(a.frames) for a in arrays),
+             time.perf_counter() - t0)  # fmt: skip
+    return arrays
+
+
+def data_config(args) -> DataConfig:
+    return DataConfig(
+        frames_per_sample=args.frames, grid=not args.no_grid, max_context=args.max_context,
+        min_stride=args.min_stride, max_stride=args.max_stride, single_reference_prob=args.single_ref_prob,
+        geometry=args.geometry, variant=args.variant, pose_anchor=args.pose_anchor, max_gap=args.max_gap,
+        revisit_prob=args.revisit_prob,
+    )  # fmt: skip
 
 
 def preset_overrides(pairs: list[str]) -> dict:
@@ -111,121 +162,306 @@ def preset_overrides(pairs: list[str]) -> dict:
     for pair in pairs:
         key, _, value = pair.partition("=")
         if key not in types:
-            raise ValueError(f"--set {pair}: unknown GaCConfig field {key!r}")
+            raise TrainingError(f"--set {pair}: unknown GaCConfig field {key!r}")
         kind = types[key] if isinstance(types[key], str) else types[key].__name__
         if kind == "bool":
             out[key] = value.lower() in ("1", "true")
+        elif kind == "str":
+            out[key] = value
         else:
             out[key] = float(value) if kind == "float" else int(value)
     return out
 
 
-def lr_at(step: int, args) -> float:
-    return args.lr * min(1.0, (step + 1) / max(1, args.warmup))
+# ---------------------------------------------------------------------------------------------- schedule, saving
 
 
-def save_all(out: Path, model, opt, args, data_cfg, step, rng, vae_dir: Path) -> None:
-    folder = out / "last"
-    meta = {"data": dataclasses.asdict(data_cfg), "vae": "vae", "step": step, "train_args": vars(args)}
+def lr_at(step: int, args, total_steps: float) -> float:
+    warm = min(1.0, (step + 1) / max(1, args.warmup))
+    if args.lr_decay == "cosine" and math.isfinite(total_steps) and total_steps > args.warmup:
+        progress = min(1.0, max(0.0, (step - args.warmup) / (total_steps - args.warmup)))
+        return args.lr * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return args.lr * warm
+
+
+def save_all(folder: Path, model, opt, args, data_cfg, step, rng, vae_dir: Path, extra: dict | None = None) -> None:
+    meta = {"data": dataclasses.asdict(data_cfg), "vae": "vae", "step": step, "train_args": vars(args),
+            "recipe": {"context_noise": args.context_noise, "geometry_dropout": args.geometry_dropout},
+            **(extra or {})}  # fmt: skip
     save_checkpoint(folder, model, meta)
-    save_optimizer(folder, opt, {"step": step, "rng": rng.bit_generator.state, "torch_seed": args.seed + step})
+    if opt is not None:
+        save_optimizer(folder, opt, {"step": step, "rng": rng.bit_generator.state, "torch_seed": args.seed + step})
     if not (folder / "vae").exists():
-        shutil.copytree(vae_dir, folder / "vae")
+        shutil.copytree(vae_dir, folder / "vae", ignore=shutil.ignore_patterns("*.tmp"))
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+# ---------------------------------------------------------------------------------------------- health checks
 
-    # model: built on the meta device, materialised, initialised (or loaded from --init / --resume)
-    cfg = PRESETS[args.preset](use_cga=not args.no_cga, **preset_overrides(args.set))
-    resume_dir = out / "last"
+
+class LossWatch:
+    """Warns loudly when the loss leaves its expected range: the flow loss of unit-variance latents starts near
+    1 + Var(x0) (about 2) and falls; far above that at the start means the VAE's scale/shift do not normalise
+    the latents; a smoothed loss far above its best means training diverges."""
+
+    def __init__(self, warmup: int):
+        self.ema, self.best, self.warmup, self.last_warn = None, math.inf, warmup, -10**9
+
+    def update(self, step: int, loss: float) -> None:
+        if step == 1 and loss > 10.0:
+            log.warning("WARNING: loss %.3g at step 1; about 2 is expected for unit-variance latents. Is the VAE's "
+                        "scaling_factor/shift_factor right for it (python -m gac.train_vae sets them)?", loss)  # fmt: skip
+        self.ema = loss if self.ema is None else 0.98 * self.ema + 0.02 * loss
+        if step > max(self.warmup, 50):
+            self.best = min(self.best, self.ema)
+            if self.ema > 3.0 * self.best and step - self.last_warn >= 200:
+                self.last_warn = step
+                log.warning("WARNING: training diverges: smoothed loss %.3g at step %d, best %.3g; lower --lr",
+                            self.ema, step, self.best)  # fmt: skip
+
+
+def check_latents(maker: SampleMaker) -> None:
+    mean, std = maker.latent_stats()
+    log.info("VAE latents over the training frames: mean %.3f, std %.3f (normalised: about 0 and 1)", mean, std)
+    if not (0.4 < std < 2.5) or abs(mean) > 0.5:
+        log.warning("WARNING: the VAE's normalised latents have mean %.2f and std %.2f, far from 0 and 1: the flow "
+                    "loss will be off its range; set the VAE's shift_factor/scaling_factor from its latent "
+                    "statistics (python -m gac.train_vae does)", mean, std)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def build_or_load_model(args, device):
+    overrides = preset_overrides(args.set)
+    camera = "none" if args.no_cga else args.camera
+    if camera is not None:
+        overrides["camera"] = camera
+    cfg = PRESETS[args.preset](**overrides)
+    resume_dir = Path(args.out) / "last"
     if args.resume and (resume_dir / "config.json").is_file():
         model, _ = load_checkpoint(resume_dir, device)
     elif args.init:
         model, _ = load_checkpoint(Path(args.init), device)
     else:
         model = build_model(cfg, device)
+    return model
+
+
+def check_vae(codec, vae_dir: Path, model_cfg, args) -> None:
+    if codec.latent_channels != model_cfg.latent_channels:
+        raise TrainingError(
+            f"the VAE at {vae_dir} has {codec.latent_channels} latent channels but the model ({args.preset}) expects "
+            f"{model_cfg.latent_channels}: add --set latent_channels={codec.latent_channels} or use a VAE with "
+            f"{model_cfg.latent_channels} channels"
+        )
+    problem = vae_training_problem(vae_dir)
+    if problem:
+        raise TrainingError(problem)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return train(args)
+    except TrainingError as exc:
+        if argv is not None:  # called from Python (tests): let the caller see the exception
+            raise
+        print(f"gac.train: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def train(args) -> dict:
+    for name in (args.split, args.val_split):
+        if name in EVALUATION_SPLITS:
+            raise TrainingError(f"{name} is an evaluation split and is never trained or validated on; use "
+                                "synthroom-train (training) and synthroom-val (validation)")  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+
+    model = build_or_load_model(args, device)
     cfg = model.cfg
     model.train()
     model.activation_checkpointing = args.activation_checkpointing
 
-    # data: clips in memory, VAE frozen
-    codec = load_vae(Path(args.vae), device)
-    data_cfg = DataConfig(
-        frames_per_sample=args.frames, grid=not args.no_grid, max_context=args.max_context,
-        min_stride=args.min_stride, max_stride=args.max_stride, single_reference_prob=args.single_ref_prob,
-        geometry=args.geometry, variant=args.variant,
-    )  # fmt: skip
+    vae_dir = Path(args.vae)
+    try:
+        codec = load_vae(vae_dir, device)
+    except (FileNotFoundError, ValueError) as exc:
+        raise TrainingError(str(exc)) from None
+    check_vae(codec, vae_dir, cfg, args)
+    data_cfg = data_config(args)
     clips = load_training_clips(args)
-    maker = SampleMaker(clips, codec, cfg, data_cfg, device)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("model %s: %.1fM parameters; %d clips", args.preset, n_params / 1e6, len(clips))
+    try:
+        maker = SampleMaker(clips, codec, cfg, data_cfg, device)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    check_latents(maker)
+    validator = None
+    if args.val_split or args.val_clips:
+        from gac.validate import ValConfig, Validator
 
-    # optimiser (Bagel's AdamW settings)
+        val_clips = load_training_clips(args, args.val_split, args.val_clips)
+        vcfg = ValConfig(samples=args.val_samples, psnr_clips=args.val_psnr_clips)
+        validator = Validator(val_clips, codec, cfg, data_cfg, device, vcfg, args.pack_tokens)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model %s (camera %s): %.1fM parameters; %d training clips", args.preset, cfg.camera, n_params / 1e6,
+             len(clips))  # fmt: skip
+
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0)
     step = 0
+    resume_dir = out / "last"
     if args.resume and (resume_dir / "optimizer.json").is_file():
         extra = load_optimizer(resume_dir, opt)
         step = int(extra["step"])
         rng.bit_generator.state = extra["rng"]
         log.info("resumed at step %d", step)
-    gen = torch.Generator().manual_seed(args.seed + step)
+    gen = torch.Generator().manual_seed(args.seed + step)  # host scalars (t, dropout, noise levels)
+    # noise tensors are drawn where they are used, so the host never waits on a copy (CPU: the same generator)
+    noise_gen = torch.Generator(device=device).manual_seed(args.seed + step + 1) if device.type == "cuda" else gen
     fixed = maker.make(rng, gen) if args.fixed_sample else None
-    fixed_seed = args.seed + 12345
-
-    # loop
-    def use_flex(length: int) -> bool:
-        return args.attention == "flex" or (args.attention == "auto" and device.type == "cuda" and length > 16384)
+    dropout = 0.0 if fixed is not None else args.geometry_dropout
 
     on_gpu = device.type == "cuda"
+    use_flex = args.attention == "flex" or (args.attention == "auto" and on_gpu and args.pack_tokens > 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
-    history, t_start = [], time.perf_counter()
-    log_path = out / "train_log.jsonl"
+    packer = Packer(args.pack_tokens) if args.pack_tokens > 0 else None
+
+    queue: list = []
+
+    def next_sample():
+        """(frames, num_context, generator) of the next sample; samples are materialised 8 at a time so their
+        geometry items share one VAE call."""
+        if fixed is not None:
+            return (*fixed, torch.Generator().manual_seed(args.seed + 12345))
+        if not queue:
+            queue.extend(maker.make_batch([maker.plan(rng, dropout) for _ in range(8 if packer else 1)], noise_gen))
+        return (*queue.pop(0), gen)
+
+    def next_forward():
+        """One forward's packed sequence: one sample, or whole samples packed to --pack-tokens."""
+        while True:
+            frames, n_ctx, g = next_sample()
+            pk = build_training_sequence(cfg, frames, n_ctx, data_cfg.variant, 0.0, args.t_shift, generator=g,
+                                         context_noise=args.context_noise,
+                                         noise_generator=None if fixed is not None else noise_gen)  # fmt: skip
+            if packer is None:
+                return pk
+            full = packer.add(pk)
+            if full is not None:
+                return full
+
+    block_from_samples = True
+    history, val_history, t_start = [], [], time.perf_counter()
+    log_path, val_path = out / "train_log.jsonl", out / "val_log.jsonl"
+    watch, best_val = LossWatch(args.warmup), math.inf
+    total_steps = float(args.steps)
+    pending: list[tuple[dict, torch.Tensor, torch.Tensor]] = []  # step records whose loss is still on the device
+
+    def flush() -> None:
+        """Read the losses of the pending steps (one GPU sync per --log-every steps, not one per step)."""
+        if not pending:
+            return
+        values = torch.stack([torch.stack([l, g]) for _, l, g in pending]).float().cpu().tolist()
+        with log_path.open("a") as f:
+            for (rec, _, _), (loss_v, grad_v) in zip(pending, values):
+                rec.update(loss=loss_v, grad_norm=grad_v)
+                if not math.isfinite(loss_v):
+                    raise TrainingError(f"loss is {loss_v} at step {rec['step']}; lower --lr or check the data and the VAE")
+                watch.update(rec["step"], loss_v)
+                history.append(rec)
+                f.write(json.dumps(rec) + "\n")
+        pending.clear()
+        rec = history[-1]
+        log.info("step %d loss %.4f grad %.3f tokens %d lr %.2e %.1f s", rec["step"], rec["loss"], rec["grad_norm"],
+                 rec["tokens"], rec["lr"], rec["elapsed_s"])  # fmt: skip
+
     while step < args.steps:
-        if args.time_limit and time.perf_counter() - t_start > args.time_limit:
+        elapsed = time.perf_counter() - t_start
+        if args.time_limit and elapsed > args.time_limit:
             log.info("time limit reached at step %d", step)
             break
+        if args.time_limit and step > 20:  # the schedule ends where the time limit will stop training
+            total_steps = min(float(args.steps), step * args.time_limit / max(elapsed, 1e-9))
+        lr = lr_at(step, args, total_steps)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args)
-        total_loss, tokens = 0.0, 0
+            group["lr"] = lr
+        total_loss, tokens, t_step = torch.zeros((), device=device), 0, time.perf_counter()
         for _ in range(args.batch):
-            frames, num_context = fixed if fixed is not None else maker.make(rng, gen)
-            g = torch.Generator().manual_seed(fixed_seed) if fixed is not None else gen
-            packed = build_training_sequence(
-                cfg, frames, num_context, data_cfg.variant, args.geometry_dropout if fixed is None else 0.0,
-                args.t_shift, generator=g,
-            )  # fmt: skip
-            make_mask = flex_block_mask if use_flex(packed.inputs.length) else dense_mask
-            mask = make_mask(packed.split_id, packed.split_mode)
-            with autocast:
-                v = model(packed.inputs, mask)
-            loss = flow_loss(v[packed.loss_idx], packed.v_target) / args.batch
-            loss.backward()
-            total_loss += float(loss.detach())
-            tokens += packed.inputs.length
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip))
+            pk = next_forward()
+            flex = use_flex or (on_gpu and args.attention == "auto" and pk.inputs.length > 16384)
+            try:
+                loss = forward_backward(model, pk, flex, autocast, args.batch, block_from_samples)
+            except Exception as exc:  # the packed block mask is new: fall back to evaluating the rule, once
+                if not (flex and block_from_samples and step == 0):
+                    raise
+                log.warning("WARNING: packed block mask failed (%s: %s); building block masks from the rule instead",
+                            type(exc).__name__, exc)  # fmt: skip
+                block_from_samples = False
+                opt.zero_grad(set_to_none=True)
+                loss = forward_backward(model, pk, flex, autocast, args.batch, block_from_samples)
+            total_loss += loss
+            tokens += pk.inputs.length
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        if not math.isfinite(total_loss):
-            raise FloatingPointError(f"loss is {total_loss} at step {step}")
-        rec = {"step": step, "loss": total_loss, "grad_norm": grad_norm, "lr": lr_at(step - 1, args),
-               "tokens": tokens, "elapsed_s": round(time.perf_counter() - t_start, 3)}  # fmt: skip
-        history.append(rec)
-        with log_path.open("a") as f:
-            f.write(json.dumps(rec) + "\n")
+        if step == 1:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if args.time_limit and time.perf_counter() - t_step > args.time_limit:
+                raise TrainingError(
+                    f"--time-limit {args.time_limit:g} s fits no training step here: the first took "
+                    f"{time.perf_counter() - t_step:.0f} s on {device.type}; use a GPU, a smaller preset or a longer "
+                    "limit"
+                )
+        rec = {"step": step, "lr": lr, "tokens": tokens, "elapsed_s": round(time.perf_counter() - t_start, 3)}
+        pending.append((rec, total_loss, grad_norm.detach()))
         if step % args.log_every == 0 or step == 1:
-            log.info("step %d loss %.4f grad %.3f tokens %d", step, total_loss, grad_norm, tokens)
+            flush()
+        if validator is not None and step % args.val_every == 0:
+            flush()
+            best_val = _validate(validator, model, step, rec, val_history, val_path, history, out, opt, args,
+                                 data_cfg, rng, vae_dir, best_val)  # fmt: skip
         if step % args.save_every == 0:
-            save_all(out, model, opt, args, data_cfg, step, rng, Path(args.vae))
-    save_all(out, model, opt, args, data_cfg, step, rng, Path(args.vae))
-    return {"history": history, "checkpoint": str(out / "last"), "step": step}
+            save_all(out / "last", model, opt, args, data_cfg, step, rng, vae_dir)
+    flush()
+    if validator is not None and (not val_history or val_history[-1]["step"] != step):
+        best_val = _validate(validator, model, step, history[-1] if history else {}, val_history, val_path, history,
+                             out, opt, args, data_cfg, rng, vae_dir, best_val)  # fmt: skip
+    save_all(out / "last", model, opt, args, data_cfg, step, rng, vae_dir)
+    return {"history": history, "val": val_history, "checkpoint": str(out / "last"), "step": step}
+
+
+def forward_backward(model, pk, flex: bool, autocast, batch: int, block_from_samples: bool) -> torch.Tensor:
+    """One forward and backward of a packed sequence; returns the (detached) loss share of this forward."""
+    mask = attention_mask(pk, flex, from_samples=block_from_samples)
+    with autocast:
+        v = model(pk.inputs, mask)
+    loss = per_row_loss(v, pk).mean() / batch
+    loss.backward()
+    return loss.detach()
+
+
+def _validate(validator, model, step, rec, val_history, val_path, history, out, opt, args, data_cfg, rng, vae_dir,
+              best_val) -> float:  # fmt: skip
+    from gac.validate import plot_curves
+
+    t0 = time.perf_counter()
+    val = {"step": step, "elapsed_s": rec.get("elapsed_s", 0.0), **validator.run(model)}
+    val["val_seconds"] = round(time.perf_counter() - t0, 2)
+    val_history.append(val)
+    with val_path.open("a") as f:
+        f.write(json.dumps(val) + "\n")
+    plot_curves(history, val_history, out / "curves.png")
+    log.info("val step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in val.items() if k not in ("step",)))
+    if val["val_loss_image"] < best_val:
+        save_all(out / "best", model, None, args, data_cfg, step, rng, vae_dir, {"val": val})
+        return val["val_loss_image"]
+    return best_val
 
 
 if __name__ == "__main__":

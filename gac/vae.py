@@ -59,7 +59,8 @@ class LatentCodec:
         self.scale = float(cfg.scaling_factor)
         self.shift = float(cfg.shift_factor or 0.0)
         self.latent_channels = int(cfg.latent_channels)
-        self.downsample = 2 ** (len(cfg.block_out_channels) - 1)
+        ds = getattr(cfg, "downsample", None)
+        self.downsample = int(ds) if ds else 2 ** (len(cfg.block_out_channels) - 1)
         self.sample_posterior = sample_posterior
 
     @property
@@ -140,7 +141,34 @@ def load_vae(
             "e.g. the vae/ folder of black-forest-labs/FLUX.1-schnell)"
         )
     cls_name = json.loads(cfg_path.read_text()).get("_class_name", "AutoencoderKL")
+    if cls_name == "GaCPatchVAE":  # the project's stand-in (gac/patch_vae.py)
+        from gac.patch_vae import load_patch_vae
+
+        return LatentCodec(load_patch_vae(folder, dtype).to(device=device), sample_posterior=sample_posterior)
     if cls_name != "AutoencoderKL":
-        raise ValueError(f"VAE folder {folder}: expected an AutoencoderKL, config says {cls_name}")
+        raise ValueError(f"VAE folder {folder}: expected an AutoencoderKL or GaCPatchVAE, config says {cls_name}")
     vae = _autoencoder_cls().from_pretrained(folder, local_files_only=True, use_safetensors=True, torch_dtype=dtype)
     return LatentCodec(vae.to(device=device), sample_posterior=sample_posterior)
+
+
+MIN_VAE_STEPS = 200
+MIN_VAE_PSNR_DB = 20.0
+
+
+def vae_training_problem(folder: Path) -> str | None:
+    """One line saying why a stand-in VAE is unfit to train GaC on (too few steps, reconstruction too poor), from
+    its ``train_report.json``; None when it looks fine or has no report (the FLUX VAE)."""
+    report_path = Path(folder) / "train_report.json"
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        return None
+    steps = int(report.get("steps", 0))
+    psnr = report.get("val_psnr_db") or report.get("train_psnr_db")
+    if (psnr is not None and psnr < MIN_VAE_PSNR_DB) or (psnr is None and steps < MIN_VAE_STEPS):
+        shown = f"{psnr:.1f} dB" if psnr is not None else "unknown"
+        return (
+            f"the VAE at {folder} was trained for {steps} steps (reconstruction PSNR {shown}), too little to train "
+            f"GaC on: retrain it longer (python -m gac.train_vae ... --time-limit SECONDS, on a GPU) or pass the FLUX VAE"
+        )
+    return None

@@ -211,14 +211,25 @@ def data() -> None:
 
 
 @data.command("synthroom")
-@click.option("--out", type=click.Path(path_type=Path), required=True)
-@click.option("--seed", default=0, show_default=True, type=int)
-def data_synthroom(out: Path, seed: int) -> None:
-    """Render the embedded synthroom split in the RealEstate10K raw form."""
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder to write (default: the cache under GAC_BENCH_HOME that the splits read).")
+@click.option("--set", "room_set", default="synthroom", show_default=True,
+              type=click.Choice(["synthroom", "synthroom-train", "synthroom-val"]),
+              help="Which rooms: the evaluation split, or GaC's training (seed 1) or validation (seed 2) rooms.")
+@click.option("--seed", default=None, type=int, help="Another seed for the evaluation-sized split (experiments).")
+@click.option("--workers", default=None, type=int, help="Render processes (default: one per available core).")
+def data_synthroom(out: Path | None, room_set: str, seed: int | None, workers: int | None) -> None:
+    """Render synthroom rooms in the RealEstate10K raw form (in parallel, once; complete copies are kept)."""
     from gac_bench.datasets import synthroom
 
-    root = synthroom.ensure_synthroom(out, seed=seed)
-    click.echo(f"synthroom written to {root}")
+    if seed is not None and room_set != "synthroom":
+        raise click.UsageError("--seed applies to --set synthroom only; the training and validation sets have "
+                               "fixed seeds")
+    if seed is not None:
+        root = synthroom.ensure_synthroom(out, seed=seed, workers=workers)
+    else:
+        root = synthroom.ensure_room_set(room_set, out, workers=workers)
+    click.echo(f"{room_set} written to {root}")
 
 
 if __name__ == "__main__":

@@ -83,17 +83,18 @@ def get_split(name: str, data_root: Path | None = None) -> Split:
     return _SPLITS[name](data_root)
 
 
-@register_split("synthroom")
-def synthroom_split(data_root: Path | None = None) -> Split:
+def _room_set_split(name: str, data_root: Path | None = None) -> Split:
+    """A named synthroom room set as a split (rendered on first use and cached)."""
     from gac_bench.datasets import synthroom
     from gac_bench.datasets.re10k import Re10kRawReader
 
+    room_set = synthroom.ROOM_SETS[name]
     root_holder: dict[str, Path] = {}
 
     def load(spec: ClipSpec) -> Clip:
         # render on first use only, so listing the split costs nothing
         if "root" not in root_holder:
-            root_holder["root"] = synthroom.ensure_synthroom(data_root)
+            root_holder["root"] = synthroom.ensure_room_set(name, data_root)
         root = root_holder["root"]
         reader = Re10kRawReader(
             cameras_dir=root / "cameras",
@@ -104,16 +105,33 @@ def synthroom_split(data_root: Path | None = None) -> Split:
         )
         return reader.load_clip(spec.clip_id)
 
+    cfg = room_set.config
     return Split(
-        name="synthroom",
+        name=name,
         width=synthroom.WIDTH,
         height=synthroom.HEIGHT,
-        clips=[ClipSpec(cid, start=0, stride=synthroom.STRIDE, length=synthroom.NUM_FRAMES) for cid in synthroom.CLIP_IDS],
-        description="embedded procedural indoor scenes rendered by gac-bench (exact depth), RealEstate10K form",
+        clips=[ClipSpec(cid, start=0, stride=synthroom.STRIDE, length=synthroom.NUM_FRAMES) for cid in cfg.clip_ids],
+        description=f"procedural indoor scenes rendered by gac-bench (exact depth), seed {room_set.seed}: "
+        f"{room_set.purpose}",
         loader=load,
-        data_location=str(synthroom.cache_dir(data_root)),
+        data_location=str(synthroom.cache_dir(data_root, room_set.seed, cfg)),
         default_estimator="colmap",
     )
+
+
+@register_split("synthroom")
+def synthroom_split(data_root: Path | None = None) -> Split:
+    return _room_set_split("synthroom", data_root)
+
+
+@register_split("synthroom-val")
+def synthroom_val_split(data_root: Path | None = None) -> Split:
+    return _room_set_split("synthroom-val", data_root)
+
+
+@register_split("synthroom-train")
+def synthroom_train_split(data_root: Path | None = None) -> Split:
+    return _room_set_split("synthroom-train", data_root)
 
 
 # The real-data splits register themselves; imported last so they can use the names above.

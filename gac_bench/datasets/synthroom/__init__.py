@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from gac_bench.datasets.clip import ClipDataError
@@ -41,18 +42,41 @@ NUM_CLIPS = 8
 STRIDE = 3
 CLIP_IDS = tuple(f"room{i:02d}" for i in range(NUM_CLIPS))
 DEFAULT_CONFIG = SynthroomConfig(seed=0, num_clips=NUM_CLIPS, num_frames=NUM_FRAMES, width=WIDTH, height=HEIGHT)
+
+
+@dataclass(frozen=True)
+class RoomSet:
+    """A named set of synthroom rooms: same generator, its own seed, so no room is shared between sets."""
+
+    name: str
+    seed: int
+    num_clips: int
+    prefix: str
+    purpose: str
+
+    @property
+    def config(self) -> SynthroomConfig:
+        return SynthroomConfig(self.seed, self.num_clips, NUM_FRAMES, WIDTH, HEIGHT, self.prefix)
+
+
+# The evaluation split (seed 0) is for scoring only; GaC trains on seed 1 and selects models on seed 2.
+ROOM_SETS = {
+    "synthroom": RoomSet("synthroom", 0, NUM_CLIPS, "room", "evaluation (leaderboard); never trained on"),
+    "synthroom-train": RoomSet("synthroom-train", 1, 240, "train", "GaC training rooms; never scored"),
+    "synthroom-val": RoomSet("synthroom-val", 2, 32, "val", "held-out rooms for validation and ablations"),
+}
 _TREE_ENTRIES = ("cameras", "frames", "depth")
 _INSTALL_MARKER = ".synthroom-installing"
 
 __all__ = [
-    "CLIP_IDS", "FPS", "FX_NORM", "HEIGHT", "NUM_CLIPS", "NUM_FRAMES", "STRIDE", "VERSION", "WIDTH",
-    "Scene", "SynthroomConfig", "cache_dir", "ensure_synthroom", "make_camera_path", "make_scene",
-    "render_depth", "render_view", "write_synthroom",
+    "CLIP_IDS", "FPS", "FX_NORM", "HEIGHT", "NUM_CLIPS", "NUM_FRAMES", "ROOM_SETS", "STRIDE", "VERSION", "WIDTH",
+    "RoomSet", "Scene", "SynthroomConfig", "cache_dir", "ensure_room_set", "ensure_synthroom", "make_camera_path",
+    "make_scene", "render_depth", "render_view", "write_synthroom",
 ]  # fmt: skip
 
 
-def _config(seed: int, num_clips: int, num_frames: int, width: int, height: int) -> SynthroomConfig:
-    cfg = SynthroomConfig(int(seed), int(num_clips), int(num_frames), int(width), int(height))
+def _config(seed: int, num_clips: int, num_frames: int, width: int, height: int, prefix: str = "room") -> SynthroomConfig:
+    cfg = SynthroomConfig(int(seed), int(num_clips), int(num_frames), int(width), int(height), str(prefix))
     if min(cfg.num_clips, cfg.num_frames, cfg.width, cfg.height) < 1:
         raise ValueError(f"synthroom sizes must be positive: {cfg}")
     return cfg
@@ -67,6 +91,8 @@ def cache_dir(data_root: Path | None = None, seed: int = 0, config: SynthroomCon
         return Path(data_root).expanduser()
     name = f"synthroom-v{VERSION}-seed{seed}"
     cfg = config or _config(seed, NUM_CLIPS, NUM_FRAMES, WIDTH, HEIGHT)
+    if cfg.prefix != "room":
+        name += f"-{cfg.prefix}"
     if (cfg.num_clips, cfg.num_frames, cfg.width, cfg.height) != (NUM_CLIPS, NUM_FRAMES, WIDTH, HEIGHT):
         name += f"-{cfg.num_clips}x{cfg.num_frames}-{cfg.width}x{cfg.height}"
     return gac_bench_home() / "data" / name
@@ -82,16 +108,17 @@ def ensure_synthroom(
     width: int = WIDTH,
     height: int = HEIGHT,
     workers: int | None = None,
+    prefix: str = "room",
 ) -> Path:
     """The folder holding the split, rendering it first unless a complete matching render is there.
 
     Rendering goes to a temporary sibling folder that is moved into place only when complete (the
     manifest is written last), so an interrupted render never leaves a tree that looks valid; leftovers
     of interrupted renders are removed by the next one. Concurrent callers (e.g. torchrun ranks) wait on a
-    lock file and reuse the first one's result. ``workers``: render processes (default: one per core,
-    at most 8; 0 renders in this process).
+    lock file and reuse the first one's result. ``workers``: render processes (default: one per available
+    core; 0 renders in this process).
     """
-    cfg = _config(seed, num_clips, num_frames, width, height)
+    cfg = _config(seed, num_clips, num_frames, width, height, prefix)
     folder = cache_dir(data_root, cfg.seed, cfg)
     if is_complete(folder, cfg, VERSION):
         return folder
@@ -120,10 +147,17 @@ def write_synthroom(
     height: int = HEIGHT,
     progress: bool = True,
     workers: int | None = None,
+    prefix: str = "room",
 ) -> Path:
     """Write the split to ``out_dir`` (``gac-bench data synthroom --out DIR``); a complete copy is kept as is."""
     return ensure_synthroom(Path(out_dir), seed, progress, num_clips=num_clips, num_frames=num_frames,
-                            width=width, height=height, workers=workers)  # fmt: skip
+                            width=width, height=height, workers=workers, prefix=prefix)  # fmt: skip
+
+
+def ensure_room_set(name: str, data_root: Path | None = None, progress: bool = True, workers: int | None = None) -> Path:
+    """Render (once) and return the folder of a named room set (``synthroom``, ``synthroom-train``, ...)."""
+    rs = ROOM_SETS[name]
+    return ensure_synthroom(data_root, rs.seed, progress, num_clips=rs.num_clips, workers=workers, prefix=rs.prefix)
 
 
 # ---------------------------------------------------------------------------------------------- install

@@ -48,14 +48,21 @@ class SynthroomConfig:
     num_frames: int = 200
     width: int = 256
     height: int = 144
+    prefix: str = "room"
+    """Clip ids are ``<prefix><index>``: ``room00`` for the evaluation split, ``train000`` / ``val00`` for the
+    GaC training and validation rooms (other seeds), so an id alone says which set a clip belongs to."""
 
     @property
     def clip_ids(self) -> tuple[str, ...]:
-        return tuple(f"room{i:02d}" for i in range(self.num_clips))
+        digits = max(2, len(str(self.num_clips - 1)))
+        return tuple(f"{self.prefix}{i:0{digits}d}" for i in range(self.num_clips))
 
     def manifest_core(self, version: str) -> dict:
         """The fields that must match for a tree on disk to be reused."""
-        return {"generator": GENERATOR, "version": version, **asdict(self), "fps": FPS, "clip_ids": list(self.clip_ids)}
+        fields = asdict(self)
+        if fields["prefix"] == "room":  # manifests written before the prefix existed stay valid
+            del fields["prefix"]
+        return {"generator": GENERATOR, "version": version, **fields, "fps": FPS, "clip_ids": list(self.clip_ids)}
 
 
 def timestamps_us(num_frames: int) -> np.ndarray:
@@ -130,8 +137,17 @@ def _chunks(cfg: SynthroomConfig) -> list[tuple[int, int, int]]:
     return [(c, a, min(a + CHUNK_FRAMES, cfg.num_frames)) for c in range(cfg.num_clips) for a in starts]
 
 
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask where the OS has one, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def default_workers(cfg: SynthroomConfig) -> int:
-    return max(1, min(os.cpu_count() or 1, len(_chunks(cfg)), 8))
+    """One render process per available core (the GPU hosts have 16-32), never more than there are chunks."""
+    return max(1, min(available_cores(), len(_chunks(cfg))))
 
 
 def render_tree(cfg: SynthroomConfig, version: str, root: Path, progress: bool, workers: int | None = None) -> None:
@@ -206,3 +222,15 @@ def is_complete(root: Path, cfg: SynthroomConfig, version: str) -> bool:
             if not folder.is_dir() or sum(1 for p in os.scandir(folder) if p.name.endswith(suffix)) != cfg.num_frames:
                 return False
     return True
+
+
+def scene_fingerprint(scene: Scene) -> str:
+    """sha256 of everything that defines a scene's geometry and appearance (its name excluded): two rooms with
+    the same fingerprint render identically from every camera."""
+    content = repr((scene.cells, scene.portals, scene.solids, scene.materials, scene.lights))
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def set_fingerprints(cfg: SynthroomConfig) -> dict[str, str]:
+    """Scene fingerprint of every clip of a room set, by clip id (builds the scenes, renders nothing)."""
+    return {cid: scene_fingerprint(make_scene(clip_seed(cfg.seed, i))) for i, cid in enumerate(cfg.clip_ids)}
