@@ -39,7 +39,7 @@ vae)
   name=$1 ch=$2 width=$3 lpb=$4 secs=$5 gpu=$6
   CUDA_VISIBLE_DEVICES=$gpu timeout $((secs + 240)) python3 -m gac.train_vae --split synthroom-train ${TRAIN_CLIPS:+--clips $TRAIN_CLIPS} \
     --val-split synthroom-val ${VAL_CLIPS:+--val-clips $VAL_CLIPS} --frame-stride 4 --out "$WORK/vae_$name" --latent-channels "$ch" --width-mult "$width" \
-    --layers-per-block "$lpb" --batch ${VAE_BATCH:-64} --lr ${VAE_LR:-5e-4} --time-limit "$secs" > "$WORK/logs/vae_$name.log" 2>&1
+    --arch ${VAE_ARCH:-patch} --layers-per-block "$lpb" --batch ${VAE_BATCH:-64} --lr ${VAE_LR:-5e-4} --time-limit "$secs" > "$WORK/logs/vae_$name.log" 2>&1
   cp "$WORK/vae_$name/train_report.json" "$WORK/logs/vae_${name}_report.json" 2>/dev/null
   tail -2 "$WORK/logs/vae_$name.log"
   ;;

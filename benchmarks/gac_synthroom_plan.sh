@@ -1,9 +1,15 @@
 #!/bin/bash
-# The GPU sessions of issue 10, as run (see results/gac/README.md). Usage: bash benchmarks/gac_synthroom_plan.sh PLAN
+# The GPU sessions of issue 10 (results/gac/README.md). Usage: bash benchmarks/gac_synthroom_plan.sh PLAN
 #   probe  1 GPU, 8 minutes: data, two VAE sizes, two short GaC recipes side by side, one evaluated clip
-#   main2  2 GPUs: VAE, then the recipe (GPU 0) and the paper's defaults (GPU 1) on the same budget, then synthroom
+#   main2  2 GPUs, about 19 minutes: data, the patch VAE, then the recipe (GPU 0) and the paper's defaults (GPU 1)
+#          trained side by side on the same budget, then both evaluated on synthroom
 #   main1  1 GPU: the same with the recipe only
-# Stage outputs land in $WORK/logs; `bash benchmarks/gac_synthroom.sh pack NAME` brings them back.
+# Longer than one device command (10 minutes): start it detached and wait for it in a second command, e.g.
+#   1st: export WORK=/tmp/gac; mkdir -p $WORK/logs; setsid nohup bash benchmarks/gac_synthroom_plan.sh main2 \
+#          > $WORK/logs/plan.log 2>&1 < /dev/null & sleep 570; tail $WORK/logs/plan.log
+#   2nd (within 30 s, while the machine is warm): while pgrep -f gac_synthroom_plan >/dev/null; do sleep 5; done;
+#          bash benchmarks/gac_synthroom.sh pack
+# Stage outputs land in $WORK/logs; `pack` brings back logs and the checkpoint chosen on synthroom-val.
 set -u
 S="bash benchmarks/gac_synthroom.sh"
 plan=$1
@@ -15,6 +21,7 @@ echo "plan $plan start $(date -u +%FT%TZ)"
 case $plan in
 probe)
   $S setup && $S render
+  export VAE_ARCH=kl VAE_LR=1e-3 VAE_BATCH=32  # the AutoencoderKL stand-in, as run on 2026-11-30
   $S vae c16 16 48 1 ${VAE_S:-150} 0 & $S vae c32 32 48 1 ${VAE_S:-150} 0 & wait
   $S gac paper c16 0 ${GAC_S:-120} $COMMON &
   $S gac recipe c16 0 ${GAC_S:-120} $COMMON $RECIPE &
@@ -23,18 +30,18 @@ probe)
   ;;
 main2)
   $S setup && $S render
-  $S vae c32 32 256 4 ${VAE_S:-100} 0 & $S vae c16 16 256 4 ${VAE_S:-100} 1 & wait
-  $S gac recipe c32 0 ${GAC_S:-480} $COMMON $RECIPE & $S gac paper c32 1 ${GAC_S:-480} $COMMON & wait
-  ( $S eval recipe 0 ${CLIPS:-$ALL} compile=false; $S eval paper 0 ${CLIPS:-$ALL} compile=false ) &
-  $S eval recipe+geo 1 ${CLIPS:-$ALL} compile=false emit_geometry=true &
+  $S vae c32 32 256 4 ${VAE_S:-100} 0
+  $S gac recipe c32 0 ${GAC_S:-600} $COMMON $RECIPE & $S gac paper c32 1 ${GAC_S:-600} $COMMON & wait
+  ( $S eval recipe 0 ${CLIPS:-$ALL}; $S eval paper 0 ${CLIPS:-$ALL} ) &
+  $S eval recipe+geo 1 ${CLIPS:-$ALL} emit_geometry=true &
   wait
   ;;
 main1)
   $S setup && $S render
   $S vae c32 32 256 4 ${VAE_S:-100} 0
-  $S gac recipe c32 0 ${GAC_S:-480} $COMMON $RECIPE
-  $S eval recipe 0 ${CLIPS:-$ALL} compile=false
-  $S eval recipe+geo 0 ${CLIPS:-$ALL} compile=false emit_geometry=true
+  $S gac recipe c32 0 ${GAC_S:-600} $COMMON $RECIPE
+  $S eval recipe 0 ${CLIPS:-$ALL}
+  $S eval recipe+geo 0 ${CLIPS:-$ALL} emit_geometry=true
   ;;
 esac
 echo "plan $plan done $(date -u +%FT%TZ)"

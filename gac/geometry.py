@@ -200,9 +200,12 @@ def encode_geometry(kind: str, depth_z: np.ndarray, K: np.ndarray, c2w_norm: np.
 
 
 def encode_geometry_torch(
-    kind: str, depth_z: torch.Tensor, K: np.ndarray, c2w_norm: np.ndarray, scale: float
+    kind: str, depth_z: torch.Tensor, K: np.ndarray, c2w_norm: np.ndarray, scale
 ) -> torch.Tensor:
-    """:func:`encode_geometry` for a batch on any device: z-depth (V, H, W) -> (V, 3, H, W) float32 in [-1, 1]."""
+    """:func:`encode_geometry` for a batch on any device: z-depth (V, H, W) -> (V, 3, H, W) float32 in [-1, 1].
+    ``scale``: one float, or one per view (a tensor on the device)."""
+    if torch.is_tensor(scale):
+        scale = scale.float().reshape(-1, 1, 1)
     d = torch.nan_to_num(depth_z.float(), nan=0.0, posinf=1e12).clamp_min(0.0) / scale
     if kind == "depth":
         return (2.0 * d / (1.0 + d) - 1.0)[:, None].expand(-1, 3, -1, -1).contiguous()

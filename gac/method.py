@@ -55,6 +55,20 @@ class GaCOptions:
     """fp32, bf16, or auto (bf16 on CUDA, fp32 on CPU)."""
 
 
+SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "synthroom"
+
+
+def shipped_checkpoint() -> Path:
+    """The checkpoint used when no ``checkpoint`` option is given: the synthroom model committed with the package."""
+    if (SHIPPED_CHECKPOINT / "config.json").is_file():
+        return SHIPPED_CHECKPOINT
+    raise MethodUnavailable(
+        f"gac needs a checkpoint: --option checkpoint=PATH (a folder with config.json and model.safetensors from "
+        f"python -m gac.train, gac.export or gac.convert_bagel); this checkout ships none at {SHIPPED_CHECKPOINT}. "
+        "Train one on a GPU with `bash benchmarks/gac_synthroom_plan.sh main1` (gac/README.md)"
+    )
+
+
 @register_method("gac")
 class GaCMethod(Method):
     summary = "Geometry-as-Context (this project's re-implementation): autoregressive MoT with camera gated attention."
@@ -67,6 +81,7 @@ class GaCMethod(Method):
         super().__init__(options, device)
         self.rollout = None
         self._last_scale = 1.0
+        self._estimated = False
 
     def setup(self) -> None:
         from gac.checkpoint import load_checkpoint, resolve_vae_path
@@ -75,17 +90,12 @@ class GaCMethod(Method):
         from gac.vae import load_vae
 
         opt = self.config
-        if not opt.checkpoint:
-            raise MethodUnavailable(
-                "gac needs a checkpoint: --option checkpoint=PATH, a folder with config.json and model.safetensors "
-                "written by `python -m gac.train` or `python -m gac.convert_bagel` (see gac/README.md)"
-            )
+        folder = Path(opt.checkpoint).expanduser() if opt.checkpoint else shipped_checkpoint()
         auto = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(self.device if self.device != "auto" else auto)
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(
             opt.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32
         )
-        folder = Path(opt.checkpoint).expanduser()
         try:
             model, config = load_checkpoint(folder, device, dtype)
         except FileNotFoundError as exc:
@@ -113,6 +123,17 @@ class GaCMethod(Method):
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)
 
+    def _state_expected_time(self, H: int, W: int, num_frames: int) -> None:
+        """Say once, before the first long rollout, how long one takes on this device."""
+        if self._estimated:
+            return
+        self._estimated = True
+        seconds = self.rollout.expected_seconds(H, W, num_frames)
+        device = self.rollout.device.type
+        log.warning("gac: expect about %.0f s per %d-frame trajectory on %s (%d steps per item; --option steps=N "
+                    "trades quality for speed)", seconds, num_frames, device, self.config.steps)  # fmt: skip
+        self.info["expected_seconds"] = round(seconds, 1)
+
     def _scale(self, request: GenerationRequest) -> float:
         from gac.geometry import scene_scale
 
@@ -134,6 +155,7 @@ class GaCMethod(Method):
             ref = np.asarray(Image.fromarray(ref).resize((Wm, Hm), Image.BICUBIC))
             K = cameras.K_after_resize(K, (W, H), (Wm, Hm))
         self._last_scale = self._scale(request)
+        self._state_expected_time(Hm, Wm, request.num_frames)
         result = self.rollout.run(ref, K, request.c2w, self._last_scale, seed=request.seed)
         frames = result.frames
         per_view = result.seconds / max(1, len(frames) - 1)

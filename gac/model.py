@@ -143,10 +143,11 @@ def gac_small(**overrides) -> GaCConfig:
 
 
 def gac_compact(**overrides) -> GaCConfig:
-    """About 18M parameters: the shipped synthroom model (bf16 weights plus its stand-in VAE stay under 50 MB)."""
+    """About 18M parameters with the 32-channel patch VAE (gac/patch_vae.py): the synthroom model, whose bf16
+    weights and VAE together stay under 50 MB."""
     cfg = GaCConfig(
         hidden_size=384, num_layers=6, num_heads=6, num_kv_heads=2, intermediate_size=768, vocab_size=320,
-        max_latent_size=64,
+        latent_channels=32, max_latent_size=64,
     )  # fmt: skip
     return replace(cfg, **_legacy_camera(overrides))
 

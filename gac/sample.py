@@ -169,6 +169,15 @@ class Rollout:
             return [memory[i] for i in chosen]
         return [self._anchored(memory[i], rays) for i in chosen]
 
+    def _anchor(self, memory, chosen, views, K, c2w, scale, rays_ref, c2w_ref, H, W):
+        """(rays by view, c2w) of the context and ``views`` for this target: relative to the reference, or to the
+        most recent context view (``last-context``; the cache is rebuilt per target anyway)."""
+        if self.cfg.pose_anchor != "last-context":
+            return rays_ref, c2w_ref
+        anchor = memory[chosen[-1]].views[-1]
+        needed = sorted({v for i in chosen for v in memory[i].views} | set(views))
+        return self._rays_for(K, c2w, scale, anchor, needed, H, W), geo.normalize_poses(c2w, c2w[anchor], scale)
+
     def _rays_for(self, K, c2w, scale, anchor: int, views: list[int], H: int, W: int) -> dict[int, torch.Tensor]:
         """Plücker maps of ``views`` with poses relative to view ``anchor``."""
         c2w_a = geo.normalize_poses(c2w[views], c2w[anchor], scale)
@@ -194,6 +203,37 @@ class Rollout:
         imgs = self.codec.decode_float(self._decode(tokens, len(mf.views), h, w))
         for img, v in zip(imgs, mf.views):
             depth_out[v] = geo.decode_geometry(self.cfg.geometry, img, c2w_n[v], scale)
+
+    # ------------------------------------------------------------------ speed
+    @torch.no_grad()
+    def seconds_per_evaluation(self, H: int, W: int, context_frames: int = 3) -> float:
+        """Wall time of one model evaluation of a target grid over a typical cache (``context_frames`` grids),
+        measured after one warm-up evaluation on this device."""
+        h, w = H // self.codec.downsample, W // self.codec.downsample
+        per = 4 if self.cfg.grid else 1
+        rays = torch.zeros(per, 6, H, W, device=self.device)
+        template = self._template(list(range(per)), rays, h, w)
+        ctx = _Context(self.model, self.device)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(context_frames):
+            item = template.with_tokens(torch.randn(template.tokens.shape, generator=g).to(self.device))
+            ctx.prefill(lambda b: b.prompt("image"))
+            ctx.prefill(lambda b: b.latent(item, noisy=False))
+        ctx.sample(template, EulerSchedule(1, self.cfg.shift), g)  # warm-up (and compile, where on)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        ctx.sample(template, EulerSchedule(2, self.cfg.shift), g)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / 2
+
+    def expected_seconds(self, H: int, W: int, num_frames: int) -> float:
+        """Expected wall time of a rollout of ``num_frames`` views: target grids x items per grid x steps."""
+        per = 4 if self.cfg.grid else 1
+        grids = -(-(num_frames - 1) // per)
+        items = 1 + int(self.cfg.emit_geometry and self.cfg.variant == "geometry") + int(self.cfg.variant == "warped")
+        return grids * items * self.cfg.steps * self.seconds_per_evaluation(H, W)
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
@@ -228,13 +268,7 @@ class Rollout:
             scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, cfg.retrieval)
             chosen = select_context(scores, cfg.retrieval)
             contexts.append(chosen)
-            if cfg.pose_anchor == "last-context":  # the most recent context view; the cache is rebuilt anyway
-                anchor = memory[chosen[-1]].views[-1]
-                needed = sorted({v for i in chosen for v in memory[i].views} | set(views))
-                rays = self._rays_for(K, c2w, scale, anchor, needed, H, W)
-                anchored_c2w = geo.normalize_poses(c2w, c2w[anchor], scale)
-            else:
-                rays, anchored_c2w = rays_ref, c2w_n
+            rays, anchored_c2w = self._anchor(memory, chosen, views, K, c2w, scale, rays_ref, c2w_n, H, W)
             ctx = _Context(self.model, self.device)
             prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             last = memory[chosen[-1]]
@@ -259,13 +293,7 @@ class Rollout:
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), cfg.retrieval)
-            if cfg.pose_anchor == "last-context":
-                anchor = memory[chosen[-1]].views[-1]
-                needed = sorted({v for i in chosen for v in memory[i].views})
-                rays = self._rays_for(K, c2w, scale, anchor, needed, H, W)
-                anchored_c2w = geo.normalize_poses(c2w, c2w[anchor], scale)
-            else:
-                rays, anchored_c2w = rays_ref, c2w_n
+            rays, anchored_c2w = self._anchor(memory, chosen, [], K, c2w, scale, rays_ref, c2w_n, H, W)
             prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             if memory[chosen[-1]].aux is None:
                 self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, anchored_c2w, scale, depth)

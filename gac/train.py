@@ -30,11 +30,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gac.batching import Packer, attention_mask, per_row_loss
+from gac.batching import attention_mask, per_row_loss
 from gac.checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
 from gac.data import DataConfig, SampleMaker, load_clips
 from gac.model import CAMERA_MODES, PRESETS, build_model
-from gac.sequence import build_training_sequence
 from gac.vae import load_vae, vae_training_problem
 
 log = logging.getLogger("gac.train")
@@ -231,12 +230,17 @@ def check_latents(maker: SampleMaker) -> None:
 # ---------------------------------------------------------------------------------------------- main
 
 
-def build_or_load_model(args, device):
+def preset_config(args):
+    """The preset with ``--set`` and ``--camera`` / ``--no-cga`` applied."""
     overrides = preset_overrides(args.set)
     camera = "none" if args.no_cga else args.camera
     if camera is not None:
         overrides["camera"] = camera
-    cfg = PRESETS[args.preset](**overrides)
+    return PRESETS[args.preset](**overrides)
+
+
+def build_or_load_model(args, device):
+    cfg = preset_config(args)
     resume_dir = Path(args.out) / "last"
     if args.resume and (resume_dir / "config.json").is_file():
         model, _ = load_checkpoint(resume_dir, device)
@@ -245,6 +249,37 @@ def build_or_load_model(args, device):
     else:
         model = build_model(cfg, device)
     return model
+
+
+def planned_model_config(args):
+    """The model config this run will train, read without building the model."""
+    from gac.checkpoint import read_config
+    from gac.model import GaCConfig
+
+    resume_dir = Path(args.out) / "last"
+    for folder in ([resume_dir] if args.resume and (resume_dir / "config.json").is_file() else []) + (
+        [Path(args.init)] if args.init else []
+    ):
+        return GaCConfig.from_dict(read_config(folder)["model"])
+    return preset_config(args)
+
+
+def check_vae_early(vae_dir: Path, args) -> None:
+    """Latent channels and the VAE's training report, from its config files alone."""
+    cfg_path = vae_dir / "config.json"
+    if not cfg_path.is_file():
+        raise TrainingError(f"VAE folder {vae_dir} has no config.json (a diffusers AutoencoderKL or GaCPatchVAE folder)")
+    channels = int(json.loads(cfg_path.read_text()).get("latent_channels", 0))
+    model_cfg = planned_model_config(args)
+    if channels and channels != model_cfg.latent_channels:
+        raise TrainingError(
+            f"the VAE at {vae_dir} has {channels} latent channels but the model ({args.preset}) expects "
+            f"{model_cfg.latent_channels}: add --set latent_channels={channels} or use a VAE with "
+            f"{model_cfg.latent_channels} channels"
+        )
+    problem = vae_training_problem(vae_dir)
+    if problem:
+        raise TrainingError(problem)
 
 
 def check_vae(codec, vae_dir: Path, model_cfg, args) -> None:
@@ -282,6 +317,10 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
+    data_cfg = data_config(args)
+    check_vae_early(Path(args.vae), args)  # one-line errors before minutes of data loading
+    clips = load_training_clips(args)  # before CUDA starts: the loader forks
+    val_clips = load_training_clips(args, args.val_split, args.val_clips) if args.val_split or args.val_clips else None
     model = build_or_load_model(args, device)
     cfg = model.cfg
     model.train()
@@ -293,18 +332,15 @@ def train(args) -> dict:
     except (FileNotFoundError, ValueError) as exc:
         raise TrainingError(str(exc)) from None
     check_vae(codec, vae_dir, cfg, args)
-    data_cfg = data_config(args)
-    clips = load_training_clips(args)
     try:
         maker = SampleMaker(clips, codec, cfg, data_cfg, device)
     except ValueError as exc:
         raise TrainingError(str(exc)) from None
     check_latents(maker)
     validator = None
-    if args.val_split or args.val_clips:
+    if val_clips is not None:
         from gac.validate import ValConfig, Validator
 
-        val_clips = load_training_clips(args, args.val_split, args.val_clips)
         vcfg = ValConfig(samples=args.val_samples, psnr_clips=args.val_psnr_clips)
         validator = Validator(val_clips, codec, cfg, data_cfg, device, vcfg, args.pack_tokens)
     n_params = sum(p.numel() for p in model.parameters())
@@ -319,40 +355,41 @@ def train(args) -> dict:
         step = int(extra["step"])
         rng.bit_generator.state = extra["rng"]
         log.info("resumed at step %d", step)
-    gen = torch.Generator().manual_seed(args.seed + step)  # host scalars (t, dropout, noise levels)
-    # noise tensors are drawn where they are used, so the host never waits on a copy (CPU: the same generator)
-    noise_gen = torch.Generator(device=device).manual_seed(args.seed + step + 1) if device.type == "cuda" else gen
-    fixed = maker.make(rng, gen) if args.fixed_sample else None
-    dropout = 0.0 if fixed is not None else args.geometry_dropout
+    # noise tensors are drawn where they are used, so the host never waits on a copy; host draws (plans, t, noise
+    # levels) come from ``rng``
+    noise_gen = torch.Generator(device=device).manual_seed(args.seed + step + 1)
+    dropout = 0.0 if args.fixed_sample else args.geometry_dropout
+    fixed_plan = maker.plan(rng, 0.0) if args.fixed_sample else None
 
     on_gpu = device.type == "cuda"
     use_flex = args.attention == "flex" or (args.attention == "auto" and on_gpu and args.pack_tokens > 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
-    packer = Packer(args.pack_tokens) if args.pack_tokens > 0 else None
-
-    queue: list = []
+    carry: list = []  # a sample that did not fit the previous forward
 
     def next_sample():
-        """(frames, num_context, generator) of the next sample; samples are materialised 8 at a time so their
-        geometry items share one VAE call."""
-        if fixed is not None:
-            return (*fixed, torch.Generator().manual_seed(args.seed + 12345))
-        if not queue:
-            queue.extend(maker.make_batch([maker.plan(rng, dropout) for _ in range(8 if packer else 1)], noise_gen))
-        return (*queue.pop(0), gen)
+        plan = maker.plan(rng, dropout)
+        return plan, maker.layout(plan, rng, args.t_shift, args.context_noise)
 
     def next_forward():
-        """One forward's packed sequence: one sample, or whole samples packed to --pack-tokens."""
+        """One packed forward (:mod:`gac.batch_builder`): one sample, or whole samples up to --pack-tokens."""
+        if fixed_plan is not None:  # the same sample, timesteps and noise at every step
+            seq = maker.layout(fixed_plan, np.random.default_rng(args.seed + 12345), args.t_shift)
+            return maker.build_forward([fixed_plan], [seq], torch.Generator(device=device).manual_seed(args.seed))
+        if args.pack_tokens <= 0:
+            plan, seq = next_sample()
+            return maker.build_forward([plan], [seq], noise_gen)
+        plans, seqs, used = [], [], 0
         while True:
-            frames, n_ctx, g = next_sample()
-            pk = build_training_sequence(cfg, frames, n_ctx, data_cfg.variant, 0.0, args.t_shift, generator=g,
-                                         context_noise=args.context_noise,
-                                         noise_generator=None if fixed is not None else noise_gen)  # fmt: skip
-            if packer is None:
-                return pk
-            full = packer.add(pk)
-            if full is not None:
-                return full
+            plan, seq = carry.pop() if carry else next_sample()
+            if seq.length > args.pack_tokens:
+                raise TrainingError(f"one training sample has {seq.length} tokens, more than --pack-tokens "
+                                    f"{args.pack_tokens}; raise --pack-tokens or use fewer --frames")  # fmt: skip
+            if used + seq.length > args.pack_tokens:
+                carry.append((plan, seq))
+                return maker.build_forward(plans, seqs, noise_gen, pad_to=args.pack_tokens)
+            plans.append(plan)
+            seqs.append(seq)
+            used += seq.length
 
     block_from_samples = True
     history, val_history, t_start = [], [], time.perf_counter()
@@ -381,7 +418,7 @@ def train(args) -> dict:
 
     while step < args.steps:
         elapsed = time.perf_counter() - t_start
-        if args.time_limit and elapsed > args.time_limit:
+        if args.time_limit and step > 0 and elapsed > args.time_limit:  # the first step always runs (see below)
             log.info("time limit reached at step %d", step)
             break
         if args.time_limit and step > 20:  # the schedule ends where the time limit will stop training

@@ -160,7 +160,7 @@ def train(args) -> dict:
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
     t0, step, losses, last_log = time.perf_counter(), 0, [], time.perf_counter()
     total = float(args.steps)
-    while step < args.steps and time.perf_counter() - t0 < args.time_limit:
+    while step < args.steps and (step == 0 or time.perf_counter() - t0 < args.time_limit):
         elapsed = time.perf_counter() - t0
         if step > 20:
             total = min(float(args.steps), step * args.time_limit / elapsed)
@@ -197,12 +197,18 @@ def train(args) -> dict:
             log.info("step %d loss %.4f %.0f s", step, float(np.mean(losses[-100:])), last_log - t0)
     seconds = time.perf_counter() - t0
     vae.eval()
-    with torch.no_grad():  # latent statistics -> shift and scale (normalised latents ~ N(0, 1))
+    with torch.no_grad():  # latent statistics -> normalisation (latents ~ N(0, 1))
         idx = torch.as_tensor(np.random.default_rng(args.seed).choice(len(bank), min(256, len(bank)), replace=False),
                               device=device)  # fmt: skip
         sample = bank.rgb(idx)
         z = torch.cat([vae.encode(sample[i : i + 32]).latent_dist.mean for i in range(0, len(sample), 32)])
-        shift, std = float(z.mean()), float(z.std())
+        if hasattr(vae, "fold_normalization"):  # per channel, folded into the weights
+            channel_std = z.transpose(0, 1).flatten(1).std(1)
+            vae.fold_normalization(z.transpose(0, 1).flatten(1).mean(1), channel_std)
+            shift, std = 0.0, 1.0
+            log.info("per-channel latent std before normalisation: %s", [round(float(v), 3) for v in channel_std])
+        else:
+            shift, std = float(z.mean()), float(z.std())
     train_psnr = evaluate(vae, bank, 256, args.seed)
     val_psnr = evaluate(vae, val_bank, 256, args.seed) if val_bank is not None else None
     vae.register_to_config(shift_factor=shift, scaling_factor=1.0 / std)

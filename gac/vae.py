@@ -46,7 +46,7 @@ def _autoencoder_cls():
     try:
         from diffusers import AutoencoderKL
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("GaC needs diffusers for its VAE: pip install 'gac-bench[gac]' (or diffusers)") from exc
+        raise ImportError("GaC needs diffusers for its VAE: pip install -e . (or pip install diffusers)") from exc
     return AutoencoderKL
 
 

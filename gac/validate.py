@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from gac import geometry as geo
-from gac.batching import Packer, attention_mask, per_row_loss
+from gac.batching import attention_mask, per_row_loss
 from gac.data import ClipArrays, DataConfig, SampleMaker
-from gac.geometry import LatentItem
 from gac.model import GaCConfig, GaCModel
-from gac.sequence import MODALITY_CODE, FrameData, build_training_sequence
+from gac.sequence import MODALITY_CODE
 from gac.vae import LatentCodec
 
 
@@ -46,54 +45,44 @@ def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
     return float(min(10.0 * math.log10(1.0 / max(mse, 1e-12)), 58.92))
 
 
-def swap_target_cameras(frames: list[FrameData], num_context: int, reference_rays: torch.Tensor) -> list[FrameData]:
-    """The same sample with every target item's rays (each cell) replaced by the reference view's rays."""
-    out = []
-    for k, fr in enumerate(frames):
-        if k < num_context:
-            out.append(fr)
-            continue
-        cells = len(fr.image.cells)
-        rays = reference_rays.repeat(cells, 1)
-        aux = None if fr.aux is None else _with_rays(fr.aux, rays)
-        out.append(FrameData(_with_rays(fr.image, rays), aux))
-    return out
-
-
-def _with_rays(item: LatentItem, rays: torch.Tensor) -> LatentItem:
-    return LatentItem(item.tokens, rays.to(item.rays), item.pos2d, item.cells)
-
-
 class Validator:
     def __init__(self, clips: list[ClipArrays], codec: LatentCodec, model_cfg: GaCConfig, data_cfg: DataConfig,
                  device, cfg: ValConfig = ValConfig(), pack_tokens: int = 0):  # fmt: skip
         self.cfg, self.mcfg, self.dcfg, self.device = cfg, model_cfg, data_cfg, torch.device(device)
         self.codec, self.clips, self.pack_tokens = codec, clips, pack_tokens
         self.from_samples = True
-        maker = SampleMaker(clips, codec, model_cfg, data_cfg, device)
+        self.maker = SampleMaker(clips, codec, model_cfg, data_cfg, device)
         rng = np.random.default_rng(cfg.seed)
-        plans = [maker.plan(rng, 0.0, clip=i % len(clips)) for i in range(cfg.samples)]
-        self.samples = maker.make_batch(plans, torch.Generator().manual_seed(cfg.seed))
-        tok_per_view = self.samples[0][0][0].image.num_tokens // len(self.samples[0][0][0].image.cells)
-        self.reference_rays = [frames[0].image.rays[:tok_per_view] for frames, _ in self.samples]
+        self.plans = [self.maker.plan(rng, 0.0, clip=i % len(clips)) for i in range(cfg.samples)]
 
     # ------------------------------------------------------------------ losses
-    def _sequences(self, swap: bool):
-        out = []
-        for i, (frames, n_ctx) in enumerate(self.samples):
-            if swap:
-                frames = swap_target_cameras(frames, n_ctx, self.reference_rays[i])
+    def _forwards(self, swap: bool):
+        """Fixed forwards: the same plans, timesteps and (re-seeded) noise at every validation; with ``swap`` only
+        the target items' rays differ, so the two losses compare like with like."""
+        items = []
+        for i, plan in enumerate(self.plans):
             for j, t in enumerate(self.cfg.t_values):
-                g = torch.Generator().manual_seed(self.cfg.seed + 1000 * i + j)  # same noise with and without swap
-                out.append(build_training_sequence(self.mcfg, frames, n_ctx, self.dcfg.variant, 0.0, generator=g,
-                                                   fixed_t=t))  # fmt: skip
-        return out
+                rng = np.random.default_rng(self.cfg.seed + 1000 * i + j)
+                items.append((plan, self.maker.layout(plan, rng, fixed_t=t, swap_targets=swap)))
+        groups, group, used = [], [], 0
+        budget = self.pack_tokens if self._flex() else 0
+        for plan, seq in items:
+            if group and (budget <= 0 or used + seq.length > budget):
+                groups.append(group)
+                group, used = [], 0
+            group.append((plan, seq))
+            used += seq.length
+        groups.append(group)
+        for g_i, group in enumerate(groups):
+            gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + g_i)
+            yield self.maker.build_forward([p for p, _ in group], [q for _, q in group], gen,
+                                           pad_to=budget if budget > 0 else None)  # fmt: skip
 
     @torch.no_grad()
     def _losses(self, model: GaCModel, swap: bool) -> dict[str, float]:
         sums = torch.zeros(len(MODALITY_CODE), dtype=torch.float64)
         counts = torch.zeros(len(MODALITY_CODE), dtype=torch.float64)
-        for pk in self._forwards(self._sequences(swap)):
+        for pk in self._forwards(swap):
             try:
                 with _autocast(self.device):
                     v = model(pk.inputs, attention_mask(pk, self._flex(), from_samples=self.from_samples))
@@ -111,18 +100,6 @@ class Validator:
 
     def _flex(self) -> bool:
         return self.device.type == "cuda" and self.pack_tokens > 0
-
-    def _forwards(self, seqs):
-        if not self._flex():
-            yield from seqs
-            return
-        packer = Packer(self.pack_tokens)
-        for pk in seqs:
-            full = packer.add(pk)
-            if full is not None:
-                yield full
-        if packer.pending:
-            yield packer.flush()
 
     # ------------------------------------------------------------------ first grid
     @torch.no_grad()
