@@ -87,3 +87,26 @@ def test_mask_with_cache_offsets_queries():
     full = dense_mask(split_id, split_mode)
     tail = dense_mask(split_id, split_mode, num_cached=6)
     assert torch.equal(tail, full[6:])
+
+
+def test_dense_mask_equals_a_hand_written_matrix():
+    """Two packed samples, written out by hand (independent of masks.allowed): sample 0 = text (2, causal), clean
+    item (2), noisy item (2), its clean copy (2); sample 1 = text (1), clean item (2). 1 = may attend."""
+    split_id = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 5])
+    split_mode = torch.tensor([CAUSAL, CAUSAL, FULL, FULL, NOISE, NOISE, FULL, FULL, CAUSAL, FULL, FULL])
+    sample_id = torch.tensor([0] * 8 + [1] * 3)
+    expected = torch.tensor([
+        # t0 t1 c0 c1 n0 n1 k0 k1 u0 d0 d1
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # t0: itself only (causal, the diagonal included)
+        [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],  # t1
+        [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],  # c0: earlier text, its whole item
+        [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],  # c1
+        [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],  # n0: context and its own noisy item
+        [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],  # n1
+        [1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0],  # k0: the clean copy never sees the noisy one
+        [1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0],  # k1
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],  # u0: sample 1 sees nothing of sample 0
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],  # d0
+        [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1],  # d1
+    ], dtype=torch.bool)  # fmt: skip
+    assert torch.equal(dense_mask(split_id, split_mode, sample_id), expected)

@@ -83,3 +83,16 @@ def test_a_metric_over_fewer_clips_than_the_row_says_so():
     cells["r_err"] = leaderboard.Cell(0.02, 0.02, 0.02, 1)
     md = leaderboard.to_markdown([leaderboard.Row("s", "dataset", "all", "m", cells, {}, 8, 8)])
     assert "0.020 (n=1)" in md and "20.00 [19.00, 21.00] |" in md
+
+
+def test_bootstrap_ci_is_the_95_percent_percentile_interval_of_scipy():
+    """Against scipy.stats.bootstrap (percentile method) with many resamples: a 90% interval is 19% narrower and
+    fails; Monte Carlo noise of the endpoints at 40,000 resamples is about 1% of the width."""
+    from scipy.stats import bootstrap
+
+    vals = np.random.default_rng(1).normal(20, 2, 12)
+    low, high = leaderboard.bootstrap_ci(vals, resamples=40_000, seed=3)
+    ref = bootstrap((vals,), np.mean, n_resamples=40_000, method="percentile", confidence_level=0.95,
+                    random_state=np.random.default_rng(4)).confidence_interval  # fmt: skip
+    width = ref.high - ref.low
+    assert abs(low - ref.low) < 0.03 * width and abs(high - ref.high) < 0.03 * width

@@ -119,3 +119,15 @@ def test_ssim_is_torchmetrics_definition_on_both_paths():
     np.testing.assert_allclose(ssim_per_frame(pred, target, device="cpu"), ref, atol=1e-4)  # OpenCV path
     torch_path = ssim_map_mean(uint8_to_float01(pred), uint8_to_float01(target)).numpy()  # the GPU path
     np.testing.assert_allclose(torch_path, ref, atol=1e-4)
+
+
+def test_near_exact_frames_are_held_at_the_cap_too():
+    """The floor is on the MSE, not a special case for MSE == 0: one pixel off by one (MSE ~1e-10) is below the
+    uint8 quantisation floor and must score the cap, not 106 dB; a frame just above the floor scores its own PSNR."""
+    pred = np.full((1, 144, 256, 3), 100, dtype=np.uint8)
+    one_off = pred.copy()
+    one_off[0, 10, 20, 1] = 101
+    assert psnr_per_frame(one_off, pred)[0] == pytest.approx(PSNR_CAP_DB, abs=1e-4)  # float32 arithmetic
+    noisy = pred.copy()
+    noisy[0, ::2, :, :] = 101  # MSE = 0.5 / 255^2 > floor 1 / (12 * 255^2)
+    assert psnr_per_frame(noisy, pred)[0] == pytest.approx(10 * np.log10(2 * 255.0**2), abs=1e-4)

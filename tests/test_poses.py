@@ -426,3 +426,16 @@ def test_vggt_estimator_end_to_end_with_a_stand_in_model(monkeypatch, tmp_path):
 def test_vggt_options_are_validated():
     with pytest.raises(ValueError, match="dtype"):
         get_estimator("vggt", dtype="fp16")
+
+
+def test_normalisation_uses_the_furthest_camera_even_mid_trajectory():
+    """Furthest camera in the middle, last camera closer: normalising by the last registered frame instead of the
+    furthest gives 0.1333 here instead of the protocol's 0.0556."""
+    gt = np.repeat(np.eye(4)[None], 4, 0)
+    est = gt.copy()
+    gt[:, 0, 3] = [0.0, 1.0, 3.0, 2.0]
+    est[:, 0, 3] = [0.0, 1.0, 3.0, 2.5]
+    e = pose_errors(gt, est)
+    assert e.gt_scale == 3.0 and e.est_scale == 3.0
+    np.testing.assert_allclose(e.t_err_per_frame[1:], [0.0, 0.0, 0.5 / 3.0], atol=1e-12)
+    assert e.t_err == pytest.approx(0.5 / 9.0, abs=1e-12)
