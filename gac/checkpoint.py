@@ -66,7 +66,11 @@ def load_checkpoint(folder: Path, device="cpu", dtype: torch.dtype = torch.float
     cfg = GaCConfig.from_dict(config["model"])
     with torch.device("meta"):
         model = GaCModel(cfg)
-    state = load_file(str(Path(folder) / "model.safetensors"), device=str(device))
+    weights = Path(folder) / "model.safetensors"
+    try:
+        state = load_file(str(weights), device=str(device))
+    except Exception as exc:  # truncated, zero-byte or foreign files
+        raise ValueError(f"{weights} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -11,6 +11,7 @@ guess of the unit the model was trained in).
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -122,6 +123,19 @@ class GaCMethod(Method):
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)
+
+    def weight_files(self) -> list[Path]:
+        """The checkpoint's weights and its VAE's (their hashes key stored frames)."""
+        from gac.checkpoint import resolve_vae_path
+
+        opt = self.config
+        try:
+            folder = Path(opt.checkpoint).expanduser() if opt.checkpoint else shipped_checkpoint()
+            config = json.loads((folder / "config.json").read_text())
+            vae = resolve_vae_path(folder, config, opt.vae or None)
+        except (MethodUnavailable, OSError, ValueError):
+            return []  # setup() says what is missing
+        return [folder / "model.safetensors", vae / "diffusion_pytorch_model.safetensors"]
 
     def _state_expected_time(self, H: int, W: int, num_frames: int) -> None:
         """Say once, before the first long rollout, how long one takes on this device."""

@@ -140,6 +140,12 @@ class Method:
     def generate(self, request: GenerationRequest) -> np.ndarray:
         raise NotImplementedError
 
+    def weight_files(self) -> list[Path]:
+        """Every weight file the method reads. Their content hashes join the key of stored outputs, so changed
+        weights regenerate instead of reusing old frames. Called before ``setup``; a method with weights
+        overrides it (files that do not exist are left to ``setup`` to report)."""
+        return []
+
     def options_dict(self) -> dict[str, Any]:
         """The resolved options, recorded in every generation.json."""
         return dataclasses.asdict(self.config) if dataclasses.is_dataclass(self.config) else {}

@@ -49,7 +49,7 @@ _run_options = [
                  help="all | dataset | forth-and-back"),
     click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the split's data lives."),
     click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
-    click.option("--limit", type=int, default=None, help="Only the first N clips (after sharding)."),
+    click.option("--limit", type=int, default=None, help="Only the first N clips of the split (then --shard)."),
     click.option("--shard", default=None, help="K/N: this process takes clips K, K+N, ... (1-based)."),
     click.option("--clips", default=None, help="Comma-separated clip ids to run (a subset of the split)."),
     click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
@@ -58,6 +58,8 @@ _run_options = [
                  help="Pose estimator for R_err/T_err: auto (the split's: vggt for paper splits, colmap for "
                       "synthroom), colmap, vggt, none."),
     click.option("--no-progress", is_flag=True, help="Hide progress bars."),
+    click.option("--timeout", type=float, default=None,
+                 help="Seconds one clip-trajectory's generation may take; past it the clip is recorded as failed."),
 ]
 
 
@@ -67,17 +69,75 @@ def _with_run_options(fn):
     return fn
 
 
-def _run_opts(split, trajectory, data_root, runs_dir, limit, shard, clips, device, seed, estimator, no_progress):
+def _run_opts(split, trajectory, data_root, runs_dir, limit, shard, clips, device, seed, estimator, no_progress,
+              timeout=None):  # fmt: skip
     from gac_bench.runner import RunOptions
 
     return RunOptions(
         split=split, trajectories=_trajectories(trajectory), data_root=data_root, runs_dir=runs_dir, limit=limit,
         shard=_shard(shard), clips=tuple(clips.split(",")) if clips else None, device=device, seed=seed,
-        progress=not no_progress, estimator=estimator,
+        progress=not no_progress, estimator=estimator, timeout_s=timeout,
     )
 
 
-def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
+def _assign_options(methods: tuple[str, ...], pairs: dict[str, str]) -> list[dict[str, str]]:
+    """Options of each method: ``NAME.key=value`` targets method NAME; a plain ``key=value`` goes to every method
+    that has such an option (to the only method when there is one, which then says if it has none)."""
+    from gac_bench.registry import get_method_class
+
+    per = [dict() for _ in methods]
+    plain = {}
+    for key, value in pairs.items():
+        target, _, sub = key.rpartition(".")
+        if target:
+            if target not in methods:
+                _fail(f"--option {key}={value}: no --method {target!r} in this run (methods: {', '.join(methods)})")
+            per[methods.index(target)][sub] = value
+        else:
+            plain[key] = value
+    if len(methods) == 1:
+        per[0].update(plain)
+        return per
+    for key, value in plain.items():
+        takers = [i for i, m in enumerate(methods) if key in _option_names(get_method_class(m))]
+        if not takers:
+            _fail(f"--option {key}={value}: none of the methods ({', '.join(methods)}) has an option {key!r}; "
+                  f"target one with --option METHOD.{key}=VALUE")
+        for i in takers:
+            per[i][key] = value
+    return per
+
+
+def _option_names(cls) -> set[str]:
+    import dataclasses
+
+    config = getattr(cls, "Config", None)
+    return {f.name for f in dataclasses.fields(config)} if config and dataclasses.is_dataclass(config) else set()
+
+
+def _row_names(methods: tuple[str, ...], names: tuple[str, ...]) -> list[str | None]:
+    """``--name LABEL`` (one method) or ``--name METHOD=LABEL`` (any number) -> the label of each method's row."""
+    import re
+
+    out: list[str | None] = [None] * len(methods)
+    for item in names:
+        method, _, label = item.rpartition("=") if "=" in item else ("", "", item)
+        if not method:
+            if len(methods) != 1:
+                _fail(f"--name {item}: with several methods write --name METHOD=LABEL")
+            method = methods[0]
+        if method not in methods:
+            _fail(f"--name {item}: no --method {method!r} in this run")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", label):
+            _fail(f"--name {item}: a label is letters, digits and . _ + - (it names a folder)")
+        out[methods.index(method)] = label
+    labels = [lab or m for m, lab in zip(methods, out)]
+    if len(set(labels)) != len(labels):
+        _fail(f"two rows would be named alike ({', '.join(labels)}): give each variant its own --name")
+    return out
+
+
+def _run_methods(methods: list[tuple[str, dict]], opts, names: list[str | None] | None = None) -> None:
     from gac_bench import leaderboard
     from gac_bench.api import MethodUnavailable
     from gac_bench.registry import DuplicateMethodError, UnknownMethodError
@@ -90,9 +150,9 @@ def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
     for name, reason in scorer.unavailable.items():
         click.echo(f"note: {name} will be reported as missing: {reason}", err=True)
     failed_total = 0
-    for method, options in methods:
+    for (method, options), label in zip(methods, names or [None] * len(methods)):
         try:
-            result = run_method(method, options, opts, scorer=scorer)
+            result = run_method(method, options, opts, scorer=scorer, name=label)
         except (UnknownMethodError, DuplicateMethodError, MethodUnavailable, KeyError, ValueError) as exc:
             _fail(str(exc).strip("'\""))
         new = sum(o.generated for o in result.outcomes)
@@ -110,22 +170,35 @@ def _run_methods(methods: list[tuple[str, dict]], opts) -> None:
     rows = leaderboard.write_leaderboard(opts.runs_dir)
     click.echo(leaderboard.to_markdown(rows))
     click.echo(f"wrote {opts.runs_dir / 'leaderboard.md'}, .csv, .json", err=True)
+    if failed_total:
+        click.echo(f"error: {failed_total} clip-trajectories failed (recorded; the table counts them in coverage)",
+                   err=True)  # fmt: skip
+        sys.exit(1)
 
 
 @main.command()
 @click.option("--method", "methods", multiple=True, required=True,
               help="Registered name or package.module:Class; repeat to run several.")
-@click.option("--option", "options", multiple=True, help="Method option key=value (repeatable).")
+@click.option("--option", "options", multiple=True,
+              help="Method option key=value (repeatable); METHOD.key=value targets one method.")
+@click.option("--name", "names", multiple=True,
+              help="Row (and runs folder) name: LABEL with one method, METHOD=LABEL with several.")
 @_with_run_options
-def run(methods, options, **kwargs) -> None:
-    """Generate missing clips, score unscored ones, print the leaderboard. Safe to rerun after an interruption."""
+def run(methods, options, names, **kwargs) -> None:
+    """Generate missing clips, score unscored ones, print the leaderboard. Safe to rerun after an interruption.
+
+    Exit status: 0 when every selected clip was scored, 1 when any failed (the table is still written), 2 for
+    usage errors and methods that cannot run here."""
     from gac_bench.api import parse_option_pairs
+    from gac_bench.registry import UnknownMethodError
 
     try:
         parsed = parse_option_pairs(options)
-    except ValueError as exc:
-        _fail(str(exc))
-    _run_methods([(m, parsed) for m in methods], _run_opts(**kwargs))
+        per_method = _assign_options(tuple(methods), parsed)
+    except (ValueError, UnknownMethodError) as exc:
+        _fail(str(exc).strip("'\""))
+    labels = _row_names(tuple(methods), tuple(names))
+    _run_methods(list(zip(methods, per_method)), _run_opts(**kwargs), labels)
 
 
 @main.command()
@@ -152,6 +225,8 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
     from gac_bench import curves, leaderboard
 
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
     rows = leaderboard.write_leaderboard(runs_dir)
     per_frame = curves.collect_curves(runs_dir)
     click.echo(f"wrote {curves.write_curves(runs_dir, per_frame)}", err=True)

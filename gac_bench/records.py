@@ -91,10 +91,15 @@ def write_frames_atomic(frames_dir: Path, frames: np.ndarray) -> None:
 
 
 def read_frames(frames_dir: Path, num_frames: int) -> np.ndarray:
+    """Stored frames 0..num_frames-1; an unreadable one raises ValueError naming its file."""
     frames = []
     for i in range(num_frames):
-        with Image.open(Path(frames_dir) / frame_name(i)) as im:
-            frames.append(np.asarray(im.convert("RGB")))
+        path = Path(frames_dir) / frame_name(i)
+        try:
+            with Image.open(path) as im:
+                frames.append(np.asarray(im.convert("RGB")))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"stored frame {path} is unreadable ({type(exc).__name__}: {exc})") from None
     return np.stack(frames)
 
 

@@ -11,11 +11,14 @@ written as that clip's record and the run goes on; killing the run loses at most
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import re
+import signal
+import threading
 import time
 import traceback
 import uuid
@@ -52,6 +55,7 @@ class RunOptions:
     progress: bool = True
     protocol: Protocol = PAPER_V1
     estimator: str = "auto"  # pose estimator: auto (the split's default), colmap, vggt, or none
+    timeout_s: float | None = None  # per clip-trajectory generation; None: no limit
 
 
 @dataclass
@@ -72,6 +76,40 @@ class MethodRun:
     @property
     def failures(self) -> list[ClipOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
+
+
+class ClipTimeout(Exception):
+    """A method's generate() ran past the per-clip time limit."""
+
+
+@contextlib.contextmanager
+def clip_timeout(seconds: float | None, clip_id: str):
+    """Raise :class:`ClipTimeout` inside the block after ``seconds`` (SIGALRM; main thread on Unix only, where a
+    hanging Python-level generate() is interrupted; elsewhere the limit is not enforced and says so once)."""
+    if not seconds:
+        yield
+        return
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        log.warning("--timeout is enforced only in the main thread on Unix; running clip %s without it", clip_id)
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise ClipTimeout(f"generation of clip {clip_id} exceeded --timeout {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def provenance_time() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def resolve_device(device: str) -> str:
@@ -128,6 +166,19 @@ def check_generated(frames: object, request: GenerationRequest) -> np.ndarray:
     return frames
 
 
+# Metrics whose failure fails the clip. A pose estimator that cannot reconstruct a method's frames is a result of
+# the method (recorded in the pose columns), not a failure of the run.
+REQUIRED_METRICS = ("psnr", "ssim", "lpips", "fid")
+
+
+def failed_metrics(metrics: dict | None) -> dict[str, str]:
+    """{metric: error} of the required metrics that failed in a metrics record."""
+    if not metrics:
+        return {}
+    entries = metrics.get("metrics") or {}
+    return {k: str(v.get("error")) for k, v in entries.items() if k in REQUIRED_METRICS and v.get("status") == "failed"}
+
+
 def build_request(clip: Clip, traj: Trajectory, method_cls: type[Method], seed: int, scratch: Path, trajectory: str):
     c2w = clip.c2w[traj.source_index]
     depth = clip.depth(int(traj.source_index[0])) if (method_cls.uses_dataset_depth and clip.has_depth) else None
@@ -145,15 +196,68 @@ def build_request(clip: Clip, traj: Trajectory, method_cls: type[Method], seed: 
     )
 
 
-def generation_key(method: Method, traj: Trajectory, seed: int, protocol: Protocol) -> dict:
-    """Everything that must match for stored frames to be reused."""
+def generation_key(method: Method, traj: Trajectory, seed: int, protocol: Protocol, weights: dict | None = None) -> dict:
+    """Everything that must match for stored frames to be reused: protocol, method version, options, seed, the
+    trajectory, and the content hash of every weight file the method reads."""
     return {
         "protocol": protocol.name,
         "method_version": type(method).version,
         "options": method.options_dict(),
         "seed": seed,
         "source_index": [int(i) for i in traj.source_index],
+        "weights": weights if weights is not None else weight_hashes(method),
     }
+
+
+_HASHES: dict[tuple, str] = {}
+
+
+def weight_hashes(method: Method) -> dict[str, str]:
+    """{path: sha256} of the method's weight files (hashed once per process and file version)."""
+    out = {}
+    for path in method.weight_files():
+        path = Path(path)
+        try:
+            st = path.stat()
+        except OSError:
+            out[str(path)] = "missing"
+            continue
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        if key not in _HASHES:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(block)
+            _HASHES[key] = digest.hexdigest()
+        out[str(path)] = _HASHES[key]
+    return out
+
+
+def provenance(device: str) -> dict:
+    """Where a record came from: time, command line, gac-bench version and commit, packages, device."""
+    import datetime
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("torch", "numpy", "torchmetrics", "diffusers", "pycolmap"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    commit = None
+    try:
+        repo = Path(__file__).resolve().parents[1]
+        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)  # fmt: skip
+        commit = proc.stdout.strip() or None if proc.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command_line": list(sys.argv), "gac_bench_version": __version__, "gac_bench_commit": commit,
+            "python": platform.python_version(), "packages": packages, "device": device}  # fmt: skip
 
 
 def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_failed: bool) -> bool:
@@ -172,16 +276,23 @@ def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_fail
 class _ClipRunner:
     """Runs one method over the selected clips; holds the method instance and the scorer."""
 
-    def __init__(self, method_name: str, options: dict[str, str], split: Split, opts: RunOptions, scorer: Scorer):
+    def __init__(self, method_name: str, options: dict[str, str], split: Split, opts: RunOptions, scorer: Scorer,
+                 label: str | None = None):  # fmt: skip
         self.cls = get_method_class(method_name)
         missing = self.cls.check_available(options)
         if missing:
             raise MethodUnavailable(f"method {method_name!r} cannot run here: {missing}")
         self.device = resolve_device(opts.device)
         self.method = self.cls(options, device=self.device)
-        self.name = method_dirname(self.method.record_name or method_name)
+        self.name = method_dirname(label or self.method.record_name or method_name)
         self.split, self.opts, self.scorer = split, opts, scorer
         self._setup_done = False
+        self._weights: dict | None = None
+
+    def _provenance(self) -> dict:
+        if not hasattr(self, "_prov"):
+            self._prov = provenance(self.device)
+        return {**self._prov, "created_utc": provenance_time()}
 
     def _ensure_setup(self) -> None:
         if not self._setup_done:
@@ -193,7 +304,9 @@ class _ClipRunner:
         records.clean_stale_temporaries(folder)
         traj = make_trajectory(trajectory, spec.start, spec.stride, self.opts.protocol)
         seed = clip_seed(self.opts.seed, spec.clip_id)
-        key = generation_key(self.method, traj, seed, self.opts.protocol)
+        if self._weights is None:
+            self._weights = weight_hashes(self.method)
+        key = generation_key(self.method, traj, seed, self.opts.protocol, self._weights)
         gen = records.read_json(folder / "generation.json")
         outcome = ClipOutcome(spec.clip_id, trajectory, status="ok")
         if not generation_is_valid(gen, key, folder, self.opts.retry_failed):
@@ -204,11 +317,25 @@ class _ClipRunner:
             outcome.error = gen.get("error") or gen.get("message")
             return outcome
         metrics = records.read_json(folder / "metrics.json")
-        if not self.scorer.record_is_valid(metrics, gen):
-            clip = self._load_clip(spec, clip_cache)
-            metrics = self.scorer.score_clip(clip, traj, folder, gen)
+        stale = not self.scorer.record_is_valid(metrics, gen)
+        if stale or (self.opts.retry_failed and failed_metrics(metrics)):
+            clip = None
+            try:  # unreadable ground truth or stored frames fail this clip's scores, never the run
+                clip = self._load_clip(spec, clip_cache)
+                metrics = self.scorer.score_clip(clip, traj, folder, gen)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("clip %s (%s): scoring failed: %s", spec.clip_id, trajectory, error)
+                metrics = self.scorer.failed_record(clip, spec.clip_id, traj, gen, error)
             records.write_json_atomic(folder / "metrics.json", metrics)
             outcome.scored = True
+        failed = failed_metrics(metrics)
+        if failed:
+            by_error: dict[str, list[str]] = {}
+            for name, err in failed.items():
+                by_error.setdefault(err, []).append(name)
+            outcome.status = "failed"
+            outcome.error = "; ".join(f"{', '.join(names)}: {err}" for err, names in by_error.items())
         return outcome
 
     def _load_clip(self, spec: ClipSpec, clip_cache: dict) -> Clip:
@@ -230,6 +357,7 @@ class _ClipRunner:
             "device": self.device,
             "uses_dataset_depth": self.cls.uses_dataset_depth,
             "generation_id": uuid.uuid4().hex,
+            "provenance": self._provenance(),
         }
         stage, t0 = "data", time.perf_counter()
         try:
@@ -243,7 +371,8 @@ class _ClipRunner:
             self._ensure_setup()
             stage = "generate"
             self.method.info = {}
-            frames = check_generated(self.method.generate(request), request)
+            with clip_timeout(self.opts.timeout_s, spec.clip_id):
+                frames = check_generated(self.method.generate(request), request)
             record["info"] = dict(self.method.info)
             record.update(num_frames=len(frames), height=request.height, width=request.width)
             stage = "write"
@@ -253,7 +382,9 @@ class _ClipRunner:
             raise
         except GenerationDeferred as exc:  # e.g. a dry run: inputs written, nothing to score, not a failure
             record.update(status="deferred", error=None, message=str(exc))
-        except Exception as exc:  # recorded per clip; the run goes on with the next clip
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as exc:  # recorded per clip (a plugin's SystemExit too); the run goes on
             record.update(status="failed", error_stage=stage, error=f"{type(exc).__name__}: {exc}")
             record["traceback"] = traceback.format_exc(limit=8)
             log.warning("clip %s (%s): %s failed: %s", spec.clip_id, trajectory, stage, exc)
@@ -273,12 +404,14 @@ def make_scorer(opts: RunOptions, split: Split | None = None) -> Scorer:
                   split_name=split.name)
 
 
-def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scorer: Scorer | None = None) -> MethodRun:
-    """Generate and score one method on the selected clips and trajectories of ``opts.split``."""
+def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scorer: Scorer | None = None,
+               name: str | None = None) -> MethodRun:  # fmt: skip
+    """Generate and score one method on the selected clips and trajectories of ``opts.split``; ``name`` labels its
+    row and runs folder (variants of one method side by side)."""
     get_method_class(method_name)  # an unknown name fails before any data is touched
     split = get_split(opts.split, opts.data_root)
     scorer = scorer or make_scorer(opts, split)
-    runner = _ClipRunner(method_name, options, split, opts, scorer)
+    runner = _ClipRunner(method_name, options, split, opts, scorer, name)
     clips = select_clips(split, opts)
     result = MethodRun(runner.name)
     bar = tqdm(total=len(clips) * len(opts.trajectories), desc=runner.name, unit="clip", disable=not opts.progress)

@@ -130,6 +130,17 @@ class Scorer:
             pose = self._pose(clip, traj, generated, results)
         return self._record(clip, traj, generation, results, pose, t0)
 
+    def failed_record(self, clip: Clip | None, clip_id: str, traj: Trajectory, generation: dict, error: str) -> dict:
+        """The metrics.json of a clip that could not be scored at all (unreadable frames or ground truth): every
+        metric of the suite failed with ``error``, recorded like any result so the run goes on."""
+        names = ["psnr", "ssim", *(["lpips"] if self._lpips is not None else []), *(["fid"] if self._fid else [])]
+        results = {name: _missing(reason) for name, reason in self.unavailable.items()}
+        results.update({name: {"status": "failed", "error": error} for name in names})
+        if self._estimator is not None:
+            results["r_err"] = results["t_err"] = {"status": "failed", "error": error}
+        stub = clip if clip is not None else type("ClipId", (), {"clip_id": clip_id})()
+        return self._record(stub, traj, generation, results, {}, time.perf_counter())
+
     def _record(self, clip: Clip, traj: Trajectory, generation: dict, results: dict, pose: dict, t0: float) -> dict:
         """The metrics.json of one clip: values plus what they are valid for (generation id, suite, protocol)."""
         return {

@@ -139,13 +139,13 @@ def _parse_row(row: list[str], columns: list[str], where: str) -> ClipSpec:
             raise SplitFileError(f"{where}: {key} must be a non-negative integer, got {text!r}")
         return int(text)
 
-    return ClipSpec(
-        clip_id=values["clip_id"],
-        start=integer("start"),
-        stride=integer("stride"),
-        length=integer("length") if values.get("length") else None,
-        scene=values.get("scene") or None,
-    )
+    start, stride = integer("start"), integer("stride")
+    length = integer("length") if values.get("length") else None
+    try:
+        return ClipSpec(clip_id=values["clip_id"], start=start, stride=stride, length=length,
+                        scene=values.get("scene") or None)  # fmt: skip
+    except ValueError:  # ClipSpec refuses ids that are paths
+        raise SplitFileError(f"{where}: clip id {values['clip_id']!r} contains path characters") from None
 
 
 def validate_clip_id(clip_id: str, split_name: str, where: str) -> None:

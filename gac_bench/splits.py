@@ -26,6 +26,21 @@ class ClipSpec:
     length: int | None = None  # source frames in the clip, where the split file records it
     scene: str | None = None
 
+    def __post_init__(self):
+        check_clip_id(self.clip_id)
+
+
+def check_clip_id(clip_id: str) -> str:
+    """A clip id names a folder under the runs dir: a plain name, never a path (``../x``, ``/abs``, ``a/b``)."""
+    bad = (
+        not isinstance(clip_id, str) or not clip_id or clip_id in (".", "..") or clip_id.startswith(".")
+        or any(c in clip_id for c in "/\\\0") or Path(clip_id).is_absolute()
+    )  # fmt: skip
+    if bad:
+        raise ValueError(f"clip id {clip_id!r} is not a plain name (no path separators, no leading dot): it names a "
+                         "folder under the runs dir")  # fmt: skip
+    return clip_id
+
 
 @dataclass
 class Split:
@@ -49,13 +64,14 @@ class Split:
         return clip
 
     def select(self, limit: int | None = None, shard: tuple[int, int] | None = None) -> list[ClipSpec]:
-        """Clips in split order, sharded round-robin (shard k of n, 1-based) and then limited."""
+        """The first ``limit`` clips in split order, then shard k of n of those, round-robin (1-based): N shards of
+        ``--limit L`` cover exactly the L clips one process would."""
         clips = list(self.clips)
+        if limit is not None:
+            clips = clips[:limit]
         if shard is not None:
             k, n = shard
             clips = clips[k - 1 :: n]
-        if limit is not None:
-            clips = clips[:limit]
         return clips
 
 

@@ -86,3 +86,40 @@ class FixturePoseEstimator:
                 c2w[i, :3, :3] = c2w[i, :3, :3] @ cameras.rotation_about_axis([0, 1, 0], self.OFFSET_RAD)
         return PoseEstimate(c2w=c2w, K=np.tile(K, (n, 1, 1)), registered=np.ones(n, bool),
                             estimator=self.name)
+
+
+class Shifted(Method):
+    """The reference shifted right by ``pixels`` (an option, so variants of one method differ)."""
+
+    name = "shifted"
+
+    from dataclasses import dataclass as _dc
+
+    @_dc
+    class Config:
+        pixels: int = 1
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        frame = np.roll(request.reference_image, self.config.pixels, axis=1)
+        return np.repeat(frame[None], request.num_frames, axis=0)
+
+
+class ExitsOnClipB(Method):
+    """A plugin that calls sys.exit on one clip."""
+
+    name = "exits-on-clipb"
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        if request.clip_id == "clipb":
+            raise SystemExit(3)
+        return np.repeat(request.reference_image[None], request.num_frames, axis=0)
+
+
+class Hangs(Method):
+    """Sleeps far longer than any test's --timeout."""
+
+    name = "hangs"
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        time.sleep(60)
+        return np.repeat(request.reference_image[None], request.num_frames, axis=0)
