@@ -149,10 +149,11 @@ def K_after_resize(K: np.ndarray, src_wh: tuple[int, int], dst_wh: tuple[int, in
 
 
 def K_after_crop(K: np.ndarray, left: float, top: float) -> np.ndarray:
-    """Pixel K after cropping ``left`` columns and ``top`` rows off the image (the principal point moves)."""
+    """Pixel K (3, 3) or stacked (..., 3, 3) after cropping ``left`` columns and ``top`` rows off the image (the
+    principal point moves)."""
     K = np.array(K, dtype=np.float64)
-    K[0, 2] -= left
-    K[1, 2] -= top
+    K[..., 0, 2] -= left
+    K[..., 1, 2] -= top
     return K
 
 

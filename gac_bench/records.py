@@ -13,6 +13,7 @@ is renamed to ``frames`` before generation.json (which lists them) is written: g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,6 +106,26 @@ def read_frames(frames_dir: Path, num_frames: int) -> np.ndarray:
 
 def frames_complete(frames_dir: Path, num_frames: int) -> bool:
     return all((Path(frames_dir) / frame_name(i)).is_file() for i in range(num_frames))
+
+
+@contextlib.contextmanager
+def clip_lock(folder: Path):
+    """Exclusive lock on one clip's folder (``.lock`` inside it) for as long as a run generates or scores it, so
+    two runs on one runs dir never clean up each other's temporaries; the second waits, then finds the records
+    valid and reuses them. A no-op where the OS has no flock."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(folder / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def clean_stale_temporaries(folder: Path) -> None:

@@ -301,6 +301,10 @@ class _ClipRunner:
 
     def run_clip(self, spec: ClipSpec, trajectory: str, clip_cache: dict) -> ClipOutcome:
         folder = records.clip_dir(self.opts.runs_dir, self.split.name, trajectory, self.name, spec.clip_id)
+        with records.clip_lock(folder):  # another run on this runs dir waits here, then reuses what this one wrote
+            return self._run_clip_locked(spec, trajectory, clip_cache, folder)
+
+    def _run_clip_locked(self, spec: ClipSpec, trajectory: str, clip_cache: dict, folder: Path) -> ClipOutcome:
         records.clean_stale_temporaries(folder)
         traj = make_trajectory(trajectory, spec.start, spec.stride, self.opts.protocol)
         seed = clip_seed(self.opts.seed, spec.clip_id)

@@ -69,7 +69,11 @@ def load_split_file(name: str, path: Path | None = None) -> SplitFile:
     path = Path(path) if path is not None else split_file_path(name)
     if not path.is_file():
         raise SplitFileError(f"split file for {name!r} not found: {path}")
-    return parse_split_text(path.read_text(encoding="utf-8"), name, path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SplitFileError(f"{path}: not a UTF-8 text split file (bad byte at offset {exc.start})") from None
+    return parse_split_text(text, name, path)
 
 
 def parse_split_text(text: str, name: str, path: Path) -> SplitFile:

@@ -305,3 +305,19 @@ def test_inception_file_that_is_not_a_plain_state_dict_is_refused(tmp_path):
         pickle.dump({"x": collections.OrderedDict, "y": print}, f)  # references to callables: not plain weights
     with pytest.raises(ValueError, match="not a plain state dict"):
         load_inception("cpu", weights_path=bad)
+
+
+def test_inception_file_is_unpickled_once_and_only_by_the_restricted_loader(random_inception_file, monkeypatch):
+    """torch-fidelity's own torch.load(weights_only=False) must never run: the file is read once, safely."""
+    import torch
+
+    calls = []
+    original = torch.load
+
+    def spy(f, *args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return original(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    fid.load_inception("cpu", weights_path=random_inception_file)
+    assert calls == [True]

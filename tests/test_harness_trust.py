@@ -172,3 +172,105 @@ def test_changed_weights_regenerate_instead_of_reusing_old_frames(plane_split, t
     assert str(ckpt / "model.safetensors") in gen["weights"] and len(gen["weights"][str(ckpt / "model.safetensors")]) == 64
     prov = gen["provenance"]
     assert prov["created_utc"] and prov["packages"]["torch"] and prov["gac_bench_version"] and prov["command_line"]
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+
+
+def _camera_file(tmp_path, url=True, duplicate=False):
+    from gac_bench import cameras
+    from gac_bench.datasets.re10k import format_camera_line
+
+    K = cameras.intrinsics_matrix(0.5, 0.9, 0.5, 0.5)
+    lines = ["https://www.youtube.com/watch?v=x"] if url else []
+    for i in range(4):
+        w2c = np.eye(4)
+        w2c[0, 3] = 0.1 * i
+        lines.append(format_camera_line(1000 * (i if not (duplicate and i == 3) else 2), K, w2c))
+    path = tmp_path / "clip.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_camera_file_without_url_line_is_read_whole_not_shifted(tmp_path):
+    from gac_bench.datasets.re10k import parse_camera_file
+
+    with_url, without = parse_camera_file(_camera_file(tmp_path)), parse_camera_file(_camera_file(tmp_path, url=False))
+    assert without.url == "" and len(without.timestamps_us) == 4
+    np.testing.assert_array_equal(without.timestamps_us, with_url.timestamps_us)
+    np.testing.assert_allclose(without.w2c, with_url.w2c)
+
+
+def test_duplicate_timestamps_and_non_utf8_name_the_file(tmp_path):
+    from gac_bench.datasets.clip import ClipDataError
+    from gac_bench.datasets.re10k import parse_camera_file
+    from gac_bench.split_files import SplitFileError, load_split_file
+
+    with pytest.raises(ClipDataError, match=r"clip.txt:5: timestamp 2000 repeats line 4"):
+        parse_camera_file(_camera_file(tmp_path, duplicate=True))
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("https://x\n\xe9\n".encode("latin-1"))
+    with pytest.raises(ClipDataError, match=r"latin1.txt: not a text camera file"):
+        parse_camera_file(bad)
+    csv = tmp_path / "s.csv"
+    csv.write_bytes(b"# name: s\n\xff\xfe\n")
+    with pytest.raises(SplitFileError, match=r"s.csv: not a UTF-8"):
+        load_split_file("s", csv)
+
+
+def test_a_16_bit_frame_is_refused_not_converted(tmp_path):
+    from PIL import Image
+
+    from gac_bench.datasets.clip import ClipDataError
+    from gac_bench.datasets.re10k import load_image
+
+    path = tmp_path / "f.png"
+    Image.fromarray((np.arange(64 * 36, dtype=np.uint16).reshape(36, 64) * 20)).save(path)
+    with pytest.raises(ClipDataError, match=r"f.png has mode I;16"):
+        load_image(path, "c0")
+    Image.fromarray(np.zeros((36, 64, 3), np.uint8)).save(tmp_path / "ok.png")
+    assert load_image(tmp_path / "ok.png", "c0").shape == (36, 64, 3)
+
+
+def test_two_concurrent_runs_on_one_runs_dir_neither_fails_nor_redoes_work(plane_root, plane_split, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SLOW_IDENTITY_SECONDS": "0.3", "PYTHONPATH": str(root)}
+    args = [sys.executable, "-m", "tests.cli_with_fixture", str(plane_root), "run", "--method",
+            "tests.methods_for_tests:SlowIdentity", "--split", plane_split, "--no-progress", "--estimator", "none",
+            "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    procs = [subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    generated = [int(o[1].split("clip-trajectories, ")[1].split(" generated")[0]) for o in outs]
+    assert sum(generated) == 6  # each of the 3 clips x 2 trajectories generated exactly once between them
+    assert not list((tmp_path / "runs").rglob(".*.tmp")) and not list((tmp_path / "runs").rglob(".frames.*"))
+
+
+def test_vggt_intrinsics_of_portrait_frames_undo_the_crop_for_every_frame():
+    from gac_bench.cameras import intrinsics_matrix
+    from gac_bench.poses import vggt as V
+
+    plan = V.vggt_crop_plan(640, 480)  # portrait: VGGT crops rows off the top and bottom
+    assert plan.top > 0
+    K = intrinsics_matrix(500.0, 500.0, 240.0, 320.0)
+    K_net = V.K_to_vggt_input(K, plan)
+    stacked = np.repeat(K_net[None], 3, axis=0)
+    np.testing.assert_allclose(V.K_from_vggt_input(stacked, plan), np.repeat(K[None], 3, axis=0), atol=1e-9)
+    np.testing.assert_allclose(V.K_from_vggt_input(K_net, plan), K, atol=1e-9)
+
+
+def test_gac_bench_vggt_variable_is_where_the_estimator_looks(tmp_path, monkeypatch):
+    from gac_bench.poses import vggt as V
+
+    folder = tmp_path / "vggt"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"x")
+    monkeypatch.setenv("GAC_BENCH_VGGT", str(folder))
+    assert V.find_vggt_weights() == folder / "model.safetensors"
+    monkeypatch.setenv("GAC_BENCH_VGGT", str(tmp_path / "nothing.safetensors"))
+    assert V.find_vggt_weights() is None

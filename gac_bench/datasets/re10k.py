@@ -64,21 +64,39 @@ def parse_camera_file(path: Path) -> Re10kCameras:
     path = Path(path)
     if not path.is_file():
         raise ClipDataError(f"camera file not found: {path}")
-    lines = path.read_text().splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ClipDataError(f"{path}: not a text camera file (not UTF-8 at byte {exc.start})") from None
     if not lines:
         raise ClipDataError(f"{path}: empty camera file")
-    url = lines[0].strip()
-    stamps, Ks, w2cs = [], [], []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
+    # The official files start with the video URL; a file without it starts with a camera line, which must not be
+    # taken for the URL (every frame would be read one pose off).
+    first_is_camera = len(lines[0].split()) == NUMBERS_PER_LINE and _numeric(lines[0])
+    url = "" if first_is_camera else lines[0].strip()
+    stamps, Ks, w2cs, seen = [], [], [], {}
+    for number, line in enumerate(lines, start=1):
+        if (number == 1 and not first_is_camera) or not line.strip():
             continue
         ts, K_norm, w2c = parse_camera_line(line, f"{path}:{number}")
+        if ts in seen:
+            raise ClipDataError(f"{path}:{number}: timestamp {ts} repeats line {seen[ts]} (frames are matched by "
+                                "timestamp, so each must be unique)")  # fmt: skip
+        seen[ts] = number
         stamps.append(ts)
         Ks.append(K_norm)
         w2cs.append(w2c)
     if not stamps:
         raise ClipDataError(f"{path}: no camera lines after the URL line")
     return Re10kCameras(url, np.array(stamps, dtype=np.int64), np.stack(Ks), np.stack(w2cs))
+
+
+def _numeric(line: str) -> bool:
+    try:
+        [float(p) for p in line.split()]
+    except ValueError:
+        return False
+    return True
 
 
 def format_camera_line(timestamp_us: int, K_norm: np.ndarray, w2c: np.ndarray) -> str:
@@ -123,11 +141,21 @@ def match_frames(frames_dir: Path, timestamps_us: np.ndarray, clip_id: str) -> t
     )
 
 
+EIGHT_BIT_MODES = ("RGB", "RGBA", "L", "P", "LA")
+
+
 def load_image(path: Path, clip_id: str) -> np.ndarray:
+    """uint8 HxWx3 RGB. Images of more than 8 bits per channel (16-bit PNGs, float TIFFs) are refused, not
+    silently cut to 8 bits: their conversion is a choice the benchmark will not make for a dataset."""
     try:
         with Image.open(path) as im:
+            if im.mode not in EIGHT_BIT_MODES:
+                raise ClipDataError(f"clip {clip_id}: image {path} has mode {im.mode} (not 8-bit RGB or grey); "
+                                    "convert the frames to 8-bit RGB")  # fmt: skip
             return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, ClipDataError):
+            raise
         raise ClipDataError(f"clip {clip_id}: cannot decode image {path}: {exc}") from None
 
 

@@ -76,16 +76,41 @@ def load_inception(device: str, weights_path: str | Path | None = None) -> torch
         raise WeightsMissing(FID_INCEPTION, _missing_message(path))
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    # torch-fidelity unpickles the file without the weights_only restriction. Load it first with the restricted
-    # unpickler: a file that passes holds only tensors and plain containers, so the second load runs no code.
+    # torch-fidelity would unpickle the file itself without the weights_only restriction. Load it once with the
+    # restricted unpickler (tensors and plain containers only, no code) and hand that state dict to the extractor.
     try:
-        torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a plain state dict (refused by torch.load(weights_only=True)): {exc}") from None
-    extractor = FeatureExtractorInceptionV3(
-        "inception-v3-compat", [INCEPTION_FEATURE], feature_extractor_weights_path=str(path)
-    )
+    with _serve_loaded(path, state):
+        extractor = FeatureExtractorInceptionV3(
+            "inception-v3-compat", [INCEPTION_FEATURE], feature_extractor_weights_path=str(path)
+        )
     return InceptionPool3(extractor, path).to(device).eval()
+
+
+class _serve_loaded:
+    """While constructing torch-fidelity's extractor, its ``torch.load(path)`` returns the state dict already
+    loaded safely instead of unpickling the file again; any other load is refused."""
+
+    def __init__(self, path: Path, state: dict):
+        self.path, self.state, self.calls = str(path), state, 0
+
+    def __enter__(self):
+        self.original = torch.load
+
+        def load(f, *args, **kwargs):
+            if str(f) != self.path:
+                raise RuntimeError(f"unexpected torch.load({f!r}) while building the FID extractor")
+            self.calls += 1
+            return self.state
+
+        torch.load = load
+        return self
+
+    def __exit__(self, *exc):
+        torch.load = self.original
+        return False
 
 
 def _missing_message(path: Path) -> str:

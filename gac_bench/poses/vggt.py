@@ -197,9 +197,17 @@ def project_weight_dir() -> Path:
 
 
 def find_vggt_weights(weights_path: str | os.PathLike | None = None) -> Path | None:
-    """The weight file to load, or None. An explicit ``weights_path`` is the only place looked at when given."""
+    """The weight file to load, or None. An explicit ``weights_path`` is the only place looked at when given;
+    else ``GAC_BENCH_VGGT`` (a file, or a folder holding model.safetensors / model.pt), as documented; else the
+    Hugging Face cache and the project folder."""
     if weights_path is not None:
         path = Path(weights_path).expanduser()
+        return path if path.is_file() else None
+    override = os.environ.get("GAC_BENCH_VGGT")
+    if override:
+        path = Path(override).expanduser()
+        if path.is_dir():
+            path = next((path / n for n in WEIGHT_FILES if (path / n).is_file()), path / WEIGHT_FILES[0])
         return path if path.is_file() else None
     for path in _hf_cache_candidates() + [project_weight_dir() / name for name in WEIGHT_FILES]:
         if path.is_file():
