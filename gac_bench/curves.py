@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gac_bench import records
+
 from gac_bench.leaderboard import COLUMNS, HEADERS, read_method_records
 
 PER_FRAME_COLUMNS = tuple(c for c in COLUMNS if c != "fid")  # FID is pooled, it has no per-frame value
@@ -45,9 +47,7 @@ def collect_curves(runs_dir: Path) -> pd.DataFrame:
 
 def write_curves(runs_dir: Path, curves: pd.DataFrame) -> Path:
     path = Path(runs_dir) / "per_frame_curves.csv"
-    tmp = path.with_name(".per_frame_curves.csv.tmp")
-    curves.to_csv(tmp, index=False)
-    tmp.replace(path)
+    records.write_text_atomic(path, curves.to_csv(index=False))
     return path
 
 

@@ -352,9 +352,7 @@ def write_leaderboard(runs_dir: Path, rows: list[Row] | None = None) -> list[Row
     runs_dir.mkdir(parents=True, exist_ok=True)
     for name, text in (("leaderboard.md", to_markdown(rows)), ("leaderboard.csv", to_csv(rows) if rows else ""),
                        ("leaderboard.json", to_json(rows))):
-        tmp = runs_dir / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(runs_dir / name)
+        records.write_text_atomic(runs_dir / name, text)
     return rows
 
 

@@ -62,6 +62,21 @@ def write_json_atomic(path: Path, record: dict) -> None:
         raise
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Text through a uniquely named temporary file in the same folder, renamed over ``path`` (concurrent writers
+    never share a temporary name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def read_json(path: Path) -> dict | None:
     """The record, or None when absent or unreadable (an unreadable record is treated as not written)."""
     try:

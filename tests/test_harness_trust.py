@@ -207,7 +207,8 @@ def test_duplicate_timestamps_and_non_utf8_name_the_file(tmp_path):
     from gac_bench.split_files import SplitFileError, load_split_file
 
     with pytest.raises(ClipDataError, match=r"clip.txt:5: timestamp 2000 repeats line 4"):
-        parse_camera_file(_camera_file(tmp_path, duplicate=True))
+        parse_camera_file(_camera_file(tmp_path, duplicate=True), unique_timestamps=True)
+    assert len(parse_camera_file(_camera_file(tmp_path, duplicate=True)).timestamps_us) == 4  # a method's pose file
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("https://x\n\xe9\n".encode("latin-1"))
     with pytest.raises(ClipDataError, match=r"latin1.txt: not a text camera file"):

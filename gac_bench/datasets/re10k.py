@@ -59,8 +59,10 @@ def parse_camera_line(line: str, where: str) -> tuple[int, np.ndarray, np.ndarra
     return timestamp, cameras.intrinsics_matrix(fx, fy, cx, cy), w2c
 
 
-def parse_camera_file(path: Path) -> Re10kCameras:
-    """Read an official RealEstate10K camera txt; malformed lines raise ClipDataError naming file and line."""
+def parse_camera_file(path: Path, unique_timestamps: bool = False) -> Re10kCameras:
+    """Read an official RealEstate10K camera txt; malformed lines raise ClipDataError naming file and line.
+    ``unique_timestamps``: a dataset's file, whose frames are matched by timestamp (a repeated one would score a
+    frame against another frame's image); pose files of methods may repeat poses."""
     path = Path(path)
     if not path.is_file():
         raise ClipDataError(f"camera file not found: {path}")
@@ -79,7 +81,7 @@ def parse_camera_file(path: Path) -> Re10kCameras:
         if (number == 1 and not first_is_camera) or not line.strip():
             continue
         ts, K_norm, w2c = parse_camera_line(line, f"{path}:{number}")
-        if ts in seen:
+        if unique_timestamps and ts in seen:
             raise ClipDataError(f"{path}:{number}: timestamp {ts} repeats line {seen[ts]} (frames are matched by "
                                 "timestamp, so each must be unique)")  # fmt: skip
         seen[ts] = number
@@ -214,7 +216,7 @@ class Re10kRawReader:
     depth_dir: Path | None = None
 
     def load_clip(self, clip_id: str) -> Clip:
-        cams = parse_camera_file(Path(self.cameras_dir) / f"{clip_id}.txt")
+        cams = parse_camera_file(Path(self.cameras_dir) / f"{clip_id}.txt", unique_timestamps=True)
         paths, naming = match_frames(Path(self.frames_dir) / clip_id, cams.timestamps_us, clip_id)
         dst_wh = (self.width, self.height)
         K, frame = evaluation_view(cams, lambda i: load_image(paths[i], clip_id), lambda i: paths[i], clip_id, dst_wh)

@@ -128,7 +128,7 @@ class Re10kDataRoot:
         return clip
 
     def _load_npz(self, clip_id: str, cam_file: Path, npz_path: Path) -> Clip:
-        cams = parse_camera_file(cam_file)
+        cams = parse_camera_file(cam_file, unique_timestamps=True)
         keys = [f"{int(t)}.jpg" for t in cams.timestamps_us]
         try:
             with np.load(npz_path, allow_pickle=False) as z:
