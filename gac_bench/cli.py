@@ -270,13 +270,44 @@ def splits(data_root) -> None:
 
 @main.command()
 @click.option("--check", is_flag=True, help="Also verify the sha256 of every present file.")
-def weights(check: bool) -> None:
-    """List every weight file a metric or method needs, and whether it is present. Nothing is downloaded."""
-    from gac_bench.weights import check_weights, format_weights_table, list_weights
+@click.option("--download", is_flag=True,
+              help="Fetch the missing (or mismatching) files NAME... (default: all that can be) into their places, "
+                   "verified; needs network. Runs themselves never download.")
+@click.argument("names", nargs=-1)
+def weights(check: bool, download: bool, names: tuple[str, ...]) -> None:
+    """List every weight file a metric or method needs, and whether it is present (or --download them)."""
+    from gac_bench.weights import WEIGHT_FILES, check_weights, format_weights_table, list_weights
 
+    if names and not download:
+        _fail("names are for --download NAME ...")
+    if download:
+        _download_weights(names, WEIGHT_FILES)
+        return
     statuses = check_weights() if check else list_weights()
     click.echo(format_weights_table(statuses))
     if check and any(s.state != "present" for s in statuses):
+        sys.exit(1)
+
+
+def _download_weights(names: tuple[str, ...], registry: dict) -> None:
+    from gac_bench.download import DownloadError, download, downloadable
+    from gac_bench.weights import weight_status
+
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        _fail(f"unknown weight file(s) {', '.join(unknown)}; known: {', '.join(registry)}")
+    chosen = [registry[n] for n in names] if names else [w for w in registry.values() if not downloadable(w)]
+    failed = 0
+    for weight in chosen:
+        if weight_status(weight, verify_hash=True).state == "present":
+            click.echo(f"{weight.name}: present and verified at {weight.path}", err=True)
+            continue
+        try:
+            click.echo(f"{weight.name}: installed at {download(weight)}", err=True)
+        except DownloadError as exc:
+            failed += 1
+            click.echo(f"error: {exc}", err=True)
+    if failed:
         sys.exit(1)
 
 

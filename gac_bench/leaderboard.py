@@ -294,6 +294,10 @@ def to_markdown(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
                 cells.append(text)
             lines.append(f"| {r.method} | " + " | ".join(cells) + f" | {r.scored}/{r.total} |")
         lines.append("")
+        counts = sorted({r.scored for r in group})
+        if len(counts) > 1:  # a mean over 1 clip beside means over 8 is not a comparison
+            lines += [f"Warning: these rows are over different clips ({', '.join(f'{r.method} {r.scored}' for r in group)}"
+                      " scored); compare them on the clips all of them cover (`--clips`).", ""]  # fmt: skip
     failed = [(r, cid, err) for r in rows if r.subset == "all" for cid, err in r.failures.items()]
     if notes:
         lines += ["Missing values:", ""] + [f"({i}) {text}" for text, i in notes.items()] + [""]

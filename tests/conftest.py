@@ -3,15 +3,27 @@ import socket
 import pytest
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
-    """Tests never download: any attempt to open a connection fails loudly."""
+    """Tests never download: any attempt to open a connection beyond this machine fails loudly (servers a test
+    starts on 127.0.0.1 are reachable)."""
+    real_connect, real_create = socket.socket.connect, socket.create_connection
 
-    def guard(*args, **kwargs):
+    def connect(self, address, *args, **kwargs):
+        if isinstance(address, tuple) and address[0] in LOOPBACK:
+            return real_connect(self, address, *args, **kwargs)
         raise RuntimeError("network access attempted during a test")
 
-    monkeypatch.setattr(socket.socket, "connect", guard)
-    monkeypatch.setattr(socket, "create_connection", guard)
+    def create_connection(address, *args, **kwargs):
+        if address[0] in LOOPBACK:
+            return real_create(address, *args, **kwargs)
+        raise RuntimeError("network access attempted during a test")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
 
 
 @pytest.fixture(autouse=True)

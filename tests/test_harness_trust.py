@@ -275,3 +275,14 @@ def test_gac_bench_vggt_variable_is_where_the_estimator_looks(tmp_path, monkeypa
     assert V.find_vggt_weights() == folder / "model.safetensors"
     monkeypatch.setenv("GAC_BENCH_VGGT", str(tmp_path / "nothing.safetensors"))
     assert V.find_vggt_weights() is None
+
+
+def test_tables_warn_when_rows_cover_different_clips(plane_split, tmp_path):
+    from gac_bench import leaderboard
+
+    runs = tmp_path / "runs"
+    base = dict(split=plane_split, runs_dir=runs, progress=False, trajectories=("dataset",), estimator="none")
+    run_method("identity", {}, RunOptions(**base, limit=1))
+    run_method("depth-warp", {}, RunOptions(**base))
+    md = leaderboard.to_markdown(leaderboard.collect_rows(runs))
+    assert "Warning: these rows are over different clips" in md and "identity 1" in md and "depth-warp 3" in md

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,10 @@ def ensure_synthroom(
             return folder
         _check_replaceable(folder, is_cache=data_root is None)
         _remove_leftovers(folder)
+        if progress:  # say where the render goes and how much it takes before it starts
+            mb = cfg.num_clips * cfg.num_frames * cfg.width * cfg.height * 7 / 2**20  # png + float32 depth
+            print(f"rendering {cfg.num_clips} synthroom rooms ({cfg.num_frames} frames each, about {mb:.0f} MB) "
+                  f"into {folder}", file=sys.stderr)
         tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             render_tree(cfg, VERSION, tmp, progress, workers)
