@@ -204,15 +204,16 @@ def run(methods, options, names, **kwargs) -> None:
 @main.command()
 @click.option("--method", required=True, help="Name under which the frames are recorded.")
 @click.option("--frames-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True,
-              help="A folder per clip (PNG/JPG frames in name order, or <clip_id>.mp4).")
+              help="A folder per clip (PNG/JPG frames in name order, or <clip_id>.mp4). One trajectory per folder: "
+                   "--trajectory dataset (the default here) or forth-and-back.")
 @_with_run_options
 def score(method, frames_dir, **kwargs) -> None:
     """Score frames produced elsewhere, writing the same records as `run`."""
     from gac_bench.precomputed import precomputed_method_spec
 
+    if kwargs["trajectory"] == "all":  # the shared default; a frames folder holds one trajectory
+        kwargs["trajectory"] = "dataset"
     opts = _run_opts(**kwargs)
-    if len(opts.trajectories) != 1:
-        _fail("score needs one --trajectory (dataset or forth-and-back): a frames folder holds one trajectory")
     _run_methods([(precomputed_method_spec(), {"frames_dir": str(frames_dir), "name": method})], opts)
 
 

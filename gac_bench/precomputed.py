@@ -38,13 +38,29 @@ def read_clip_frames(frames_dir: Path, clip_id: str) -> np.ndarray:
             raise ClipDataError(f"clip {clip_id}: frames in {folder} have different sizes")
         return np.stack(frames)
     if video.is_file():
-        import imageio.v3 as iio
-
-        try:
-            return np.asarray(iio.imread(video, index=None))[..., :3].astype(np.uint8)
-        except Exception as exc:
-            raise ClipDataError(f"clip {clip_id}: cannot decode {video}: {exc}") from None
+        return read_video_frames(video, clip_id)
     raise ClipDataError(f"clip {clip_id}: neither {folder}/ nor {video} exists")
+
+
+def read_video_frames(video: Path, clip_id: str) -> np.ndarray:
+    """Every frame of a video file as uint8 RGB (N, H, W, 3), through OpenCV (a dependency already)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise ClipDataError(f"clip {clip_id}: cannot open video {video}")
+    frames = []
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(bgr[..., ::-1])
+    finally:
+        cap.release()
+    if not frames:
+        raise ClipDataError(f"clip {clip_id}: no decodable frame in {video}")
+    return np.ascontiguousarray(np.stack(frames))
 
 
 @dataclass

@@ -286,3 +286,30 @@ def test_tables_warn_when_rows_cover_different_clips(plane_split, tmp_path):
     run_method("depth-warp", {}, RunOptions(**base))
     md = leaderboard.to_markdown(leaderboard.collect_rows(runs))
     assert "Warning: these rows are over different clips" in md and "identity 1" in md and "depth-warp 3" in md
+
+
+def test_score_reads_mp4_clips_with_the_default_trajectory(plane_split, tmp_path):
+    import cv2
+
+    from gac_bench import records
+
+    src = tmp_path / "runs"
+    run_method("identity", {}, RunOptions(split=plane_split, runs_dir=src, progress=False, trajectories=("dataset",),
+                                          estimator="none"))  # fmt: skip
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for clip in ("clipa", "clipb", "clipc"):
+        frames = records.read_frames(src / plane_split / "dataset" / "identity" / clip / "frames", 64)
+        writer = cv2.VideoWriter(str(videos / f"{clip}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 36))
+        assert writer.isOpened()
+        for f in frames:
+            writer.write(np.ascontiguousarray(f[..., ::-1]))
+        writer.release()
+    res = CliRunner().invoke(main, ["score", "--method", "from-mp4", "--split", plane_split, "--frames-dir",
+                                    str(videos), "--runs-dir", str(tmp_path / "scored"), "--estimator", "none",
+                                    "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    met = json.loads((tmp_path / "scored" / plane_split / "dataset" / "from-mp4" / "clipa" / "metrics.json").read_text())
+    png = json.loads((src / plane_split / "dataset" / "identity" / "clipa" / "metrics.json").read_text())
+    assert met["metrics"]["psnr"]["status"] == "ok"
+    assert abs(met["metrics"]["psnr"]["mean"] - png["metrics"]["psnr"]["mean"]) < 1.0  # the same frames, lossy mp4
