@@ -159,3 +159,36 @@ def clip_dir(runs_dir: Path, split: str, trajectory: str, method: str, clip_id: 
 
 def method_dir(runs_dir: Path, split: str, trajectory: str, method: str) -> Path:
     return Path(runs_dir) / split / trajectory / method
+
+
+def provenance(device: str) -> dict:
+    """Where a record came from: time, command line, gac-bench version and commit, packages, device."""
+    import datetime
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("torch", "numpy", "torchmetrics", "diffusers", "pycolmap"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    commit = None
+    try:
+        repo = Path(__file__).resolve().parents[1]
+        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5)  # fmt: skip
+        commit = proc.stdout.strip() or None if proc.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command_line": list(sys.argv), "gac_bench_version": _version(), "gac_bench_commit": commit,
+            "python": platform.python_version(), "packages": packages, "device": device}  # fmt: skip
+
+
+def _version() -> str:
+    from gac_bench import __version__
+
+    return __version__

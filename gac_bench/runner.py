@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gac_bench import __version__, records
+from gac_bench.records import provenance
 from gac_bench.api import GenerationDeferred, GenerationRequest, Method, MethodUnavailable
 from gac_bench.datasets.clip import Clip
 from gac_bench.protocol import PAPER_V1, Protocol
@@ -231,33 +232,6 @@ def weight_hashes(method: Method) -> dict[str, str]:
             _HASHES[key] = digest.hexdigest()
         out[str(path)] = _HASHES[key]
     return out
-
-
-def provenance(device: str) -> dict:
-    """Where a record came from: time, command line, gac-bench version and commit, packages, device."""
-    import datetime
-    import platform
-    import subprocess
-    import sys
-    from importlib.metadata import PackageNotFoundError, version
-
-    packages = {}
-    for name in ("torch", "numpy", "torchmetrics", "diffusers", "pycolmap"):
-        try:
-            packages[name] = version(name)
-        except PackageNotFoundError:
-            packages[name] = None
-    commit = None
-    try:
-        repo = Path(__file__).resolve().parents[1]
-        proc = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5)  # fmt: skip
-        commit = proc.stdout.strip() or None if proc.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command_line": list(sys.argv), "gac_bench_version": __version__, "gac_bench_commit": commit,
-            "python": platform.python_version(), "packages": packages, "device": device}  # fmt: skip
 
 
 def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_failed: bool) -> bool:

@@ -172,6 +172,8 @@ def test_changed_weights_regenerate_instead_of_reusing_old_frames(plane_split, t
     assert str(ckpt / "model.safetensors") in gen["weights"] and len(gen["weights"][str(ckpt / "model.safetensors")]) == 64
     prov = gen["provenance"]
     assert prov["created_utc"] and prov["packages"]["torch"] and prov["gac_bench_version"] and prov["command_line"]
+    met = json.loads((tmp_path / "runs" / plane_split / "dataset" / "gac" / "clipa" / "metrics.json").read_text())
+    assert met["provenance"]["created_utc"] and met["provenance"]["device"] == "cpu"
 
 
 # ---------------------------------------------------------------------------------------------- bad input

@@ -179,3 +179,18 @@ def test_unknown_K_is_estimated(clip):
     assert abs(run.K[0, 0, 0] / K[0, 0] - 1) < 0.1 and np.allclose(run.K[0, :2, 2], K[:2, 2])
     e = pose_errors(c2w, run.c2w, run.registered)
     assert e.r_err_rad < 0.02 and e.t_err < 0.05
+
+
+def test_byte_identical_frames_are_estimated_once_and_share_a_pose(clip):
+    from gac_bench.poses.colmap import unique_frames
+
+    frames, c2w = clip
+    idx = np.r_[0:6, 5:-1:-1]
+    keep, inverse = unique_frames(frames[idx])
+    assert keep.tolist() == [0, 1, 2, 3, 4, 5] and inverse.tolist() == [0, 1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0]
+    run = get_estimator("colmap", dedupe=True).estimate(frames[idx], K)
+    assert run.info["unique_frames"] == 6
+    np.testing.assert_array_equal(run.c2w[6], run.c2w[5])
+    np.testing.assert_array_equal(run.c2w[11], run.c2w[0])
+    same = get_estimator("colmap", dedupe=True).estimate(np.repeat(frames[:1], 4, axis=0), K)
+    assert not same.registered.any()  # one distinct image: nothing to reconstruct, reported, not invented
