@@ -1,29 +1,57 @@
 """Time and noise floor of the colmap pose estimator on synthroom's ground truth (issue 17).
 
-    python benchmarks/colmap_speed.py '{"mapper": "global", "dedupe": true}' room00,...,room07 dataset,forth-and-back OUT.json
+    python benchmarks/colmap_speed.py --options '{"mapper": "global", "dedupe": true}' \
+        --clips room00,room01 --trajectories dataset,forth-and-back --out rows.json
 
-The first argument is the estimator's options as JSON; per clip-trajectory it prints the wall time and the pose
-errors of the estimate against the ground truth (the estimator's noise floor), then medians and means.
+Per clip-trajectory: the wall time of one estimate and the pose errors of the estimate against the ground truth (the
+estimator's noise floor); then the median time and the mean errors per trajectory.
 """
-import time, sys, json, numpy as np
-from gac_bench.splits import get_split
-from gac_bench.trajectories import make_trajectory
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
 from gac_bench.poses.colmap import ColmapEstimator
 from gac_bench.poses.errors import pose_errors
-split=get_split('synthroom')
-kw=json.loads(sys.argv[1]); clips=sys.argv[2].split(','); trajs=sys.argv[3].split(',')
-est=ColmapEstimator(**kw)
-rows=[]
-for cid in clips:
-    spec=[s for s in split.clips if s.clip_id==cid][0]; clip=split.load_clip(spec)
-    for tk in trajs:
-        traj=make_trajectory(tk, spec.start, spec.stride); frames=clip.frames(traj.source_index)
-        t=time.time(); e=est.estimate(frames, clip.K); dt=time.time()-t
-        err=pose_errors(clip.c2w[traj.source_index], e.c2w, e.registered)
-        rows.append(dict(clip=cid, traj=tk, s=dt, r=err.r_err_rad, t=err.t_err, reg=int(e.registered.sum())))
-        print(cid, tk, 'time %.1f'%dt, 'reg', rows[-1]['reg'], 'R %.4f T %.4f'%(err.r_err_rad, err.t_err), flush=True)
-for tk in trajs:
-    sub=[r for r in rows if r['traj']==tk]
-    print(tk, 'median time %.1f'%np.median([r['s'] for r in sub]), 'mean R %.4f T %.4f'%(np.mean([r['r'] for r in sub]), np.mean([r['t'] for r in sub])))
-print('median all %.1f'%np.median([r['s'] for r in rows]))
-json.dump(rows, open(sys.argv[4],'w'), indent=1) if len(sys.argv)>4 else None
+from gac_bench.splits import get_split
+from gac_bench.trajectories import make_trajectory
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--options", default="{}", help="ColmapEstimator options as JSON")
+    p.add_argument("--clips", default="room00,room01,room02,room03,room04,room05,room06,room07")
+    p.add_argument("--trajectories", default="dataset,forth-and-back")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    est = ColmapEstimator(**json.loads(args.options))
+    split = get_split("synthroom")
+    specs = {s.clip_id: s for s in split.clips}
+    rows = []
+    for cid in args.clips.split(","):
+        clip = split.load_clip(specs[cid])
+        for kind in args.trajectories.split(","):
+            traj = make_trajectory(kind, specs[cid].start, specs[cid].stride)
+            t0 = time.perf_counter()
+            e = est.estimate(clip.frames(traj.source_index), clip.K)
+            seconds = time.perf_counter() - t0
+            err = pose_errors(clip.c2w[traj.source_index], e.c2w, e.registered)
+            rows.append(dict(clip=cid, traj=kind, s=seconds, r=err.r_err_rad, t=err.t_err, reg=int(e.registered.sum())))
+            print(f"{cid} {kind} {seconds:.1f} s, {rows[-1]['reg']} registered, R_err {err.r_err_rad:.4f} "
+                  f"T_err {err.t_err:.4f}", flush=True)  # fmt: skip
+    for kind in args.trajectories.split(","):
+        sub = [r for r in rows if r["traj"] == kind]
+        print(f"{kind}: median {np.median([r['s'] for r in sub]):.1f} s, mean R_err {np.mean([r['r'] for r in sub]):.4f} "
+              f"T_err {np.mean([r['t'] for r in sub]):.4f}")  # fmt: skip
+    print(f"median over all: {np.median([r['s'] for r in rows]):.1f} s")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
