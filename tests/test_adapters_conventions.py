@@ -208,3 +208,81 @@ def test_frames_back_cover_mode_is_the_resize_crop_rule():
 
     native = NativeResolution((640, 352), (768, 512), frames_back="cover")
     assert native.to_protocol.record()["crop_left_top"] == [0, 37]
+
+
+def test_gen3c_intrinsics_put_pixel_centres_where_gen3c_does():
+    """GEN3C unprojects pixel (i, j) at coordinates (i, j); the harness's centre is (i + 0.5, j + 0.5). Forward
+    warping ground-truth depth through GEN3C's convention must land where the true reprojection does (shifted by
+    the same half pixel); with the harness K passed unchanged it is off by up to a pixel."""
+    from gac_bench import cameras
+
+    W, H = 1280, 704
+    K = cameras.intrinsics_matrix(600.0, 600.0, W / 2, H / 2)
+    c2w_b = np.eye(4)
+    c2w_b[:3, :3] = cameras.rotation_about_axis([0, 1, 0], 0.2)
+    c2w_b[:3, 3] = [0.4, -0.1, 0.3]
+    w2c_b = cameras.invert_rigid(c2w_b)
+    jj, ii = np.meshgrid(np.arange(0, H, 37), np.arange(0, W, 41), indexing="ij")
+    depth = 2.0 + (ii + jj) / 1000.0
+
+    def warp(K_used, centre):  # unproject pixel grid coordinates + centre, project into view b
+        x = np.stack([(ii + centre - K_used[0, 2]) / K_used[0, 0] * depth,
+                      (jj + centre - K_used[1, 2]) / K_used[1, 1] * depth, depth], -1)  # fmt: skip
+        xb = x @ w2c_b[:3, :3].T + w2c_b[:3, 3]
+        return np.stack([xb[..., 0] / xb[..., 2] * K_used[0, 0] + K_used[0, 2],
+                         xb[..., 1] / xb[..., 2] * K_used[1, 1] + K_used[1, 2]], -1)  # fmt: skip
+
+    truth = warp(K, 0.5) - 0.5  # harness reprojection of pixel centres, in GEN3C's integer-centre coordinates
+    _, Ks = g3.gen3c_cameras(C2W, K)
+    assert np.abs(warp(Ks[0], 0.0) - truth).max() < 1e-6
+    assert np.abs(warp(K, 0.0) - truth).max() > 0.5  # what passing the harness K unchanged would do
+
+
+def _upstream_render_one_frame(points, colors, w2c, K, height, width):
+    """Voyager's render_from_cameras_videos for one frame, re-stated from upstream's data_engine/create_input.py
+    (commit of the reference notes): sort near to far, fancy-index assignment of the depth buffer, colours of
+    the first occurrence. Pixel coordinates use the harness's centres at +0.5 (floor) like render.splat."""
+    p_cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = p_cam[:, 2]
+    u = np.floor(p_cam[:, 0] / z * K[0, 0] + K[0, 2]).astype(int)
+    v = np.floor(p_cam[:, 1] / z * K[1, 1] + K[1, 2]).astype(int)
+    ok = (u >= 0) & (u < width) & (v >= 0) & (v < height) & (z > 0)
+    rows, cols, depths, cols_rgb = v[ok], u[ok], z[ok], colors[ok]
+    order = np.argsort(depths)
+    rows, cols, depths, cols_rgb = rows[order], cols[order], depths[order], cols_rgb[order]
+    depth_buffer = np.full((height, width), np.inf)
+    depth_buffer[rows, cols] = np.minimum(depth_buffer[rows, cols], depths)
+    image = np.zeros((height, width, 3), np.uint8)
+    flat = rows * width + cols
+    unique, first = np.unique(flat, return_index=True)
+    image[unique // width, unique % width] = cols_rgb[first]
+    return image, depth_buffer
+
+
+def test_voyager_render_matches_upstream_where_points_share_pixels():
+    """Several points per pixel (a near and a far layer seen by a camera that moved): colour of the nearest, depth
+    of the farthest, exactly as upstream renders; a nearest-depth z-buffer would differ wherever layers overlap."""
+    h, w = 30, 40
+    K = cameras.intrinsics_matrix(30.0, 30.0, 20.0, 15.0)
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    depth = np.where(np.arange(w)[None, :] < 20, 1.0, 4.0) * np.ones((h, w))
+    points, colors = render.unproject(depth, K, np.eye(4), image)
+    points = np.concatenate([points, points * 0.5])  # a second, nearer copy of the scene: every pixel is shared
+    colors = np.concatenate([colors, 255 - colors])
+    c2w = np.eye(4)
+    c2w[0, 3] = 0.3
+    w2c = cameras.invert_rigid(c2w)
+    rgb, z, mask = render.splat(points.astype(np.float64), colors, w2c, K, h, w)
+    ref_rgb, ref_z = _upstream_render_one_frame(points.astype(np.float64), colors, w2c, K, h, w)
+    np.testing.assert_array_equal(mask, np.isfinite(ref_z))
+    np.testing.assert_allclose(z[mask], ref_z[mask], rtol=1e-9)
+    np.testing.assert_array_equal(rgb, ref_rgb)
+    # the case matters: on many pixels the depth written is not the nearest point's (a z-buffer would differ)
+    p_cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    u = np.floor(p_cam[:, 0] / p_cam[:, 2] * 30 + 20).astype(int)
+    v = np.floor(p_cam[:, 1] / p_cam[:, 2] * 30 + 15).astype(int)
+    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    nearest = np.full(h * w, np.inf)
+    np.minimum.at(nearest, v[ok] * w + u[ok], p_cam[ok, 2])
+    assert (z.reshape(-1)[mask.reshape(-1)] > nearest[mask.reshape(-1)] + 0.1).sum() > 100

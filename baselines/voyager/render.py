@@ -5,8 +5,13 @@ reference's point cloud (``data_engine/create_input.py``). We build them as that
 harness K and trajectory instead of its hard-coded f=256 and preset paths:
 
 * points: the reference depth unprojected at pixel centres with the harness K (camera 0 = world);
-* each frame: nearest-point z-buffer splat at half the working resolution (as create_input renders 640x360
-  from a 1280x720 cloud), then upsampled to 768x512 (bilinear RGB and depth, nearest mask);
+* each frame: a splat at half the working resolution (as create_input renders 640x360 from a 1280x720 cloud),
+  then upsampled to 768x512 (bilinear RGB and depth, nearest mask). Where several points land on one pixel the
+  colour is the nearest point's but the depth is the **farthest** point's: upstream's
+  ``render_from_cameras_videos`` sorts points near to far and writes ``depth_buffer[rows, cols] =
+  np.minimum(depth_buffer[rows, cols], depths_sorted)``, a fancy-index assignment in which the last write of a
+  pixel wins, and takes colours from the first occurrence (``np.unique(..., return_index=True)``). The adapter
+  feeds Voyager what Voyager's own pipeline would, so it reproduces that;
 * depth files: inverse depth of covered pixels normalised per frame by its 2nd-98th percentiles, uncovered
   pixels set to the minimum; the percentile pair of every frame goes to ``depth_range.json``.
 """
@@ -39,7 +44,8 @@ def _rigid(points: np.ndarray, T: np.ndarray) -> np.ndarray:
 
 
 def splat(points: np.ndarray, colors: np.ndarray, w2c: np.ndarray, K: np.ndarray, height: int, width: int):
-    """Nearest-point z-buffer render: (rgb uint8 (H,W,3), z-depth float64 (H,W) with inf where empty, mask bool)."""
+    """Upstream's render: (rgb uint8 (H,W,3) of the nearest point per pixel, z-depth (H,W) of the farthest point
+    per pixel with inf where empty (see the module docstring), mask bool)."""
     p_cam = _rigid(points, w2c)
     z = p_cam[:, 2]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -48,11 +54,13 @@ def splat(points: np.ndarray, colors: np.ndarray, w2c: np.ndarray, K: np.ndarray
     ok = (z > 1e-6) & (u >= 0) & (u < width) & (v >= 0) & (v < height)  # one mask, one gather: P is large
     flat = v[ok].astype(np.int64) * width + u[ok].astype(np.int64)
     z, col = z[ok], colors[ok]
-    depth = np.full(height * width, np.inf, dtype=z.dtype)  # same dtype as z: ufunc.at is slow when it casts
-    np.minimum.at(depth, flat, z)  # z-buffer: nearest depth per pixel
-    nearest = z == depth[flat]  # the points that won their pixel (ties share a depth; any of them will do)
+    order = np.argsort(z)  # near to far, numpy's default sort as upstream (its tie order included)
+    flat, z, col = flat[order], z[order], col[order]
+    depth = np.full(height * width, np.inf, dtype=z.dtype)
+    depth[flat] = z  # fancy-index assignment: the last write of a pixel, its farthest point, wins
     rgb = np.zeros((height * width, 3), np.uint8)
-    rgb[flat[nearest]] = col[nearest]
+    pixels, first = np.unique(flat, return_index=True)
+    rgb[pixels] = col[first]  # colour of the first occurrence: the nearest point
     return rgb.reshape(height, width, 3), depth.reshape(height, width), np.isfinite(depth).reshape(height, width)
 
 
