@@ -8,8 +8,8 @@ reads, its timestep, whether it carries loss), and the device does the rest in b
 gather of posterior moments, one VAE call for the geometry of every sample, one Plücker computation for every
 view, one gather of tokens and ray patches, one noise draw, one interpolation.
 
-The result is the same :class:`gac.sequence.Packed` as ``build_training_sequence`` + ``pack_samples`` +
-``pad_packed`` (same positions, ids, masks, loss rows; tested), with fresh randomness.
+The result is the same :class:`gac.sequence.Packed` as ``build_training_sequence`` samples packed and padded one by
+one (same positions, ids, masks, loss rows; tested against ``tests/packing_reference.py``), with fresh randomness.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from gac import geometry as geo
 from gac.masks import CAUSAL, FULL, NOISE
 from gac.model import GaCConfig, PackedInputs
-from gac.sequence import MODALITY_CODE, PROMPTS, Packed, encode_text
+from gac.sequence import MODALITY_CODE, PROMPTS, Packed, encode_text, item_plan
 
 IMAGE, AUX = 0, 1  # token bank of a row: the image latents of the views, or their geometry / warped latents
 
@@ -68,25 +68,13 @@ class LayoutBuilder:
         self.prompt_ids = {m: np.array(encode_text(p, cfg), dtype=np.int64) for m, p in PROMPTS.items()}
         self.cell_pos = [geo.cell_pos_ids(c, self.h_tok, self.w_tok, 2, cfg.max_latent_size).numpy() for c in range(4)]
 
-    def items(self, groups: list[list[int]], num_context: int, variant: str, keep_aux: list[bool]):
-        """(modality, frame, generated) in sequence order, as :func:`gac.sequence.build_training_sequence`."""
-        plan = []
-        for k in range(len(groups)):
-            keep = variant != "none" and keep_aux[k] and (variant == "geometry" or k >= 1)
-            if variant == "warped" and keep:
-                plan.append(("warped", k, True))
-            plan.append(("image", k, k >= num_context))
-            if variant == "geometry" and keep:
-                plan.append(("geometry", k, True))
-        return plan
-
     def layout(self, groups: list[list[int]], num_context: int, variant: str, keep_aux: list[bool],
                rng: np.random.Generator, t_shift: float = 1.0, context_noise: float = 0.0,
                fixed_t: float | None = None, swap_targets: bool = False) -> HostSequence:  # fmt: skip
         """The packed layout of one sample. ``swap_targets``: target items read the first view's ray patches
         (validation's camera-swap measurement)."""
         cfg, T = self.cfg, self.T
-        plan = self.items(groups, num_context, variant, keep_aux)
+        plan = item_plan(len(groups), num_context, variant, keep_aux)
         n_views = groups[-1][-1] + 1
         aux_views = sorted({v for m, k, _ in plan if m != "image" for v in groups[k]})
         aux_slot = {v: i for i, v in enumerate(aux_views)}
@@ -217,6 +205,23 @@ def assemble(seqs: list[HostSequence], banks: DeviceBanks, T: int, device, noise
     )  # fmt: skip
     return Packed(inputs, longs["split_id"], longs["split_mode"], longs["loss_idx"], v_target, next_rope=0,
                   next_split=split_off, loss_modality=longs["loss_modality"], sample_id=longs["sample_id"])  # fmt: skip
+
+
+def group_by_budget(items, budget: int | None):
+    """Group (plan, layout) pairs, in order, into forwards of at most ``budget`` tokens (one per forward when
+    ``budget`` is None or 0); a sample longer than a whole forward is an error."""
+    group, used = [], 0
+    for plan, seq in items:
+        if budget and seq.length > budget:
+            raise ValueError(f"one training sample has {seq.length} tokens, more than --pack-tokens {budget}; raise "
+                             "--pack-tokens or use fewer --frames")  # fmt: skip
+        if group and (not budget or used + seq.length > budget):
+            yield group
+            group, used = [], 0
+        group.append((plan, seq))
+        used += seq.length
+    if group:
+        yield group
 
 
 def patchify_views(lat_VChw: torch.Tensor, p: int) -> torch.Tensor:

@@ -24,7 +24,6 @@ device, in one VAE call.
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -37,8 +36,6 @@ from gac.batch_builder import DeviceBanks, HostSequence, LayoutBuilder, assemble
 from gac.model import GaCConfig
 from gac.sequence import FrameData, Packed
 from gac.vae import LatentCodec
-
-log = logging.getLogger(__name__)
 
 POSE_ANCHORS = ("first", "last-context")
 
@@ -69,12 +66,6 @@ class DataConfig:
             raise ValueError(f"need 1 <= min_stride <= max_stride, got {self.min_stride}, {self.max_stride}")
         if self.frames_per_sample < 2:
             raise ValueError("a sample needs at least 2 frames (one context, one target)")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DataConfig:
-        """Checkpoints written before an option existed load with that option's default."""
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
 
     @property
     def views_per_frame(self) -> int:
@@ -242,8 +233,6 @@ class SampleMaker:
         self.mean_all = torch.cat([m for m, _ in moments])
         self.std_all = torch.cat([s for _, s in moments])
         self.depth_all = torch.cat([torch.from_numpy(np.ascontiguousarray(c.depth)) for c in clips]).to(self.device)
-        self.moments = [(self.mean_all[o : o + n], self.std_all[o : o + n]) for o, n in zip(self.clip_offset, self.lengths)]
-        self.depth = [self.depth_all[o : o + n] for o, n in zip(self.clip_offset, self.lengths)]
         self.median_depth = [self._median_depths(c.depth) for c in clips]
         H, W = clips[0].frames.shape[1:3]
         k = model_cfg.pixels_per_token
@@ -265,7 +254,7 @@ class SampleMaker:
 
     def latent_stats(self) -> tuple[float, float]:
         """Mean and std of the normalised posterior means over every frame (about 0 and 1 for a good VAE)."""
-        m = torch.cat([mean.flatten() for mean, _ in self.moments]).float()
+        m = self.mean_all.float()
         return float(m.mean()), float(m.std())
 
     # ------------------------------------------------------------------ plans
@@ -285,36 +274,24 @@ class SampleMaker:
         return geo.normalize_poses(c2w, c2w[plan.anchor], scale), scale
 
     def make_batch(self, plans: list[SamplePlan], generator: torch.Generator) -> list[tuple[list[FrameData], int]]:
-        """Materialise plans: image latents (fresh posterior samples), rays, and every kept geometry / warped item
-        of the batch encoded in one VAE call."""
-        prepared = []
-        aux_images, aux_owner = [], []
-        for p_i, plan in enumerate(plans):
-            clip = self.clips[plan.clip]
-            c2w_n, scale = self._poses(plan)
-            H, W = clip.frames.shape[1:3]
-            rays = geo.view_rays(clip.K, c2w_n, H, W, self.device)
-            mean, std = self.moments[plan.clip]
-            t_idx = geo.h2d(plan.source, self.device)
-            noise = geo.randn((len(plan.source),) + tuple(mean.shape[1:]), generator, self.device)
-            lat = mean[t_idx] + std[t_idx] * noise  # posterior sample per use
-            views = self._aux_views(plan)
-            if views:
-                aux_images.append(self._aux_images(plan, views, c2w_n, scale))
-                aux_owner.append((p_i, views))
-            prepared.append((plan, lat, rays))
+        """Materialise plans item by item (the reference of :meth:`build_forward`): image latents (fresh posterior
+        samples), rays, and every kept geometry / warped item of the batch encoded in one VAE call."""
+        poses = [self._poses(plan) for plan in plans]
+        views = [self._aux_views(plan) for plan in plans]
         aux_lat: dict[tuple[int, int], torch.Tensor] = {}
-        if aux_images:
-            enc = self.codec.encode_float(torch.cat(aux_images), batch=256, sample=True).to(self.device)
-            i = 0
-            for p_i, views in aux_owner:
-                for v in views:
-                    aux_lat[(p_i, v)] = enc[i]
-                    i += 1
+        if any(views):
+            enc = self.codec.encode_float(self._aux_images_batch(plans, views, poses), batch=256, sample=True)
+            pairs = [(p_i, v) for p_i, vs in enumerate(views) for v in vs]
+            aux_lat = dict(zip(pairs, enc.to(self.device)))
         out = []
-        for p_i, (plan, lat, rays) in enumerate(prepared):
+        for p_i, (plan, (c2w_n, _)) in enumerate(zip(plans, poses)):
+            clip = self.clips[plan.clip]
+            rays = geo.view_rays(clip.K, c2w_n, *clip.frames.shape[1:3], self.device)
+            idx = geo.h2d(self.clip_offset[plan.clip] + plan.source, self.device)
+            noise = geo.randn((len(plan.source),) + tuple(self.mean_all.shape[1:]), generator, self.device)
+            lat = self.mean_all[idx] + self.std_all[idx] * noise  # posterior sample per use
             frames = []
-            for k, g in enumerate(plan.groups):
+            for g in plan.groups:
                 cells = list(range(len(g)))
                 image = geo.make_item([lat[j] for j in g], [rays[j] for j in g], cells, self.mcfg, 2)
                 aux = None
@@ -348,7 +325,7 @@ class SampleMaker:
         aux_offset = np.concatenate([[0], np.cumsum([len(sq.aux_views) for sq in seqs])[:-1]]).tolist()
         tokens = [patchify_views(lat, p)]
         if any(sq.aux_views for sq in seqs):
-            aux = self._aux_images_batch(plans, seqs, poses)
+            aux = self._aux_images_batch(plans, [sq.aux_views for sq in seqs], poses)
             enc = self.codec.encode_float(aux, batch=256, sample=True, generator=noise_generator).to(self.device)
             tokens.append(patchify_views(enc.to(lat.dtype), p))
         rays = ray_patches_views(self._view_rays(plans, [c for c, _ in poses]), k)
@@ -362,17 +339,19 @@ class SampleMaker:
             return geo.view_rays(K0, np.concatenate(c2w_n), H, W, self.device)
         return torch.cat([geo.view_rays(self.clips[pl.clip].K, c, H, W, self.device) for pl, c in zip(plans, c2w_n)])
 
-    def _aux_images_batch(self, plans, seqs, poses) -> torch.Tensor:
-        """The auxiliary images of every sample, in aux-bank order: geometry in one computation, warped per view."""
+    def _aux_images_batch(self, plans: list[SamplePlan], views: list[list[int]], poses) -> torch.Tensor:
+        """(sum of len(views), 3, H, W) in [-1, 1], in aux-bank order: the encoded geometry of the views (one
+        computation when the clips share K), or their warped images."""
         if self.cfg.variant != "geometry":
-            return torch.cat([self._aux_images(pl, sq.aux_views, c, s) for pl, sq, (c, s) in zip(plans, seqs, poses)
-                              if sq.aux_views])  # fmt: skip
-        src = np.concatenate([self.clip_offset[pl.clip] + pl.source[sq.aux_views] for pl, sq in zip(plans, seqs)])
-        scale = np.concatenate([np.full(len(sq.aux_views), s) for sq, (_, s) in zip(seqs, poses)])
-        c2w = np.concatenate([c[sq.aux_views] for sq, (c, _) in zip(seqs, poses)])
+            return torch.cat([self._warped_images(pl, v) for pl, v in zip(plans, views) if v])
+        K0 = self.clips[plans[0].clip].K
+        if not all(np.array_equal(self.clips[pl.clip].K, K0) for pl in plans):  # point maps unproject with each K
+            return torch.cat([self._aux_images_batch([pl], [v], [ps]) for pl, v, ps in zip(plans, views, poses) if v])
+        src = np.concatenate([self.clip_offset[pl.clip] + pl.source[v] for pl, v in zip(plans, views)])
+        scale = np.concatenate([np.full(len(v), s) for v, (_, s) in zip(views, poses)])
+        c2w = np.concatenate([c[v] for v, (c, _) in zip(views, poses)])
         depth = self.depth_all.index_select(0, geo.h2d(src, self.device)).float()
-        K = self.clips[plans[0].clip].K
-        return geo.encode_geometry_torch(self.cfg.geometry, depth, K, c2w, geo.h2d(scale.astype(np.float32), self.device))
+        return geo.encode_geometry_torch(self.cfg.geometry, depth, K0, c2w, geo.h2d(scale.astype(np.float32), self.device))
 
     def _aux_views(self, plan: SamplePlan) -> list[int]:
         """Views whose auxiliary item is kept: every view of a kept frame (geometry), or of a kept frame that has
@@ -382,14 +361,11 @@ class SampleMaker:
         first = 1 if self.cfg.variant == "warped" else 0
         return [j for k, g in enumerate(plan.groups) if k >= first and plan.keep_aux[k] for j in g]
 
-    def _aux_images(self, plan: SamplePlan, views: list[int], c2w_n: np.ndarray, scale: float) -> torch.Tensor:
-        """(len(views), 3, H, W) in [-1, 1]: encoded geometry of each view, or its warped image."""
-        clip = self.clips[plan.clip]
-        if self.cfg.variant == "geometry":
-            depth = self.depth[plan.clip][geo.h2d(plan.source[views], self.device)].float()
-            return geo.encode_geometry_torch(self.cfg.geometry, depth, clip.K, c2w_n[views], scale)
+    def _warped_images(self, plan: SamplePlan, views: list[int]) -> torch.Tensor:
+        """(len(views), 3, H, W) in [-1, 1]: each view's image warped from the same cell of the previous frame."""
         from gac_bench.pointcloud import warp_reference
 
+        clip = self.clips[plan.clip]
         view_frame = {j: k for k, g in enumerate(plan.groups) for j in g}
         out = []
         for j in views:

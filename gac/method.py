@@ -91,7 +91,7 @@ class GaCMethod(Method):
         from gac.vae import load_vae
 
         opt = self.config
-        folder = Path(opt.checkpoint).expanduser() if opt.checkpoint else shipped_checkpoint()
+        folder = self._checkpoint_folder()
         auto = "cuda" if torch.cuda.is_available() else "cpu"
         device = torch.device(self.device if self.device != "auto" else auto)
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(
@@ -124,13 +124,17 @@ class GaCMethod(Method):
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)
 
+    def _checkpoint_folder(self) -> Path:
+        """The ``checkpoint`` option, else the shipped synthroom model (MethodUnavailable when there is none)."""
+        return Path(self.config.checkpoint).expanduser() if self.config.checkpoint else shipped_checkpoint()
+
     def weight_files(self) -> list[Path]:
         """The checkpoint's weights and its VAE's (their hashes key stored frames)."""
         from gac.checkpoint import resolve_vae_path
 
         opt = self.config
         try:
-            folder = Path(opt.checkpoint).expanduser() if opt.checkpoint else shipped_checkpoint()
+            folder = self._checkpoint_folder()
             config = json.loads((folder / "config.json").read_text())
             vae = resolve_vae_path(folder, config, opt.vae or None)
         except (MethodUnavailable, OSError, ValueError):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from gac import geometry as geo
+from gac.data import POSE_ANCHORS
 from gac.flow import EulerSchedule
 from gac.geometry import LatentItem
 from gac.masks import CAUSAL, dense_mask
@@ -249,7 +250,7 @@ class Rollout:
         N = len(c2w)
         h, w = H // self.codec.downsample, W // self.codec.downsample
         gen = torch.Generator().manual_seed(int(seed))
-        if cfg.pose_anchor not in ("first", "last-context"):
+        if cfg.pose_anchor not in POSE_ANCHORS:
             raise ValueError(f"unknown pose_anchor {cfg.pose_anchor!r}")
         c2w_n = geo.normalize_poses(c2w, c2w[0], scale)  # retrieval always works relative to the reference
         rays_ref = geo.view_rays(K, c2w_n, H, W, self.device)  # (N, 6, H, W)

@@ -119,17 +119,15 @@ class SequenceBuilder:
     ) -> SequenceBuilder:
         """``<vision_start> tokens <vision_end>`` sharing one RoPE id.
 
-        Clean (noisy=False): x = x0, t = 0, FULL split, id advances; with ``t`` > 0 and ``noise`` a clean item is
-        noise-augmented context, x = (1 - t) x0 + t noise at timestep t, still FULL and without loss. Noisy: x_t =
-        (1 - t) x0 + t noise (or the given ``x_t``), NOISE split, id stays; when ``noise`` is given the velocity
-        target noise - x0 joins the loss.
+        Clean (noisy=False): x = x0, t = 0, FULL split, id advances. Noisy: x_t = (1 - t) x0 + t noise (or the given
+        ``x_t``), NOISE split, id stays; when ``noise`` is given the velocity target noise - x0 joins the loss.
         """
         n = item.num_tokens
         mode = NOISE if noisy else FULL
         x = item.tokens
-        if x_t is not None:
+        if noisy and x_t is not None:
             x = x_t
-        elif noise is not None and (noisy or t > 0):
+        elif noisy and noise is not None:
             x = flow.interpolate(item.tokens, noise, torch.full((n,), t, dtype=item.tokens.dtype, device=x.device))
         elif noisy:
             raise ValueError("a noisy item needs noise or x_t")
@@ -140,7 +138,7 @@ class SequenceBuilder:
         self.split_ids.extend([self.split] * n)
         self.modes.extend([mode] * n)
         self.lat.append(x)
-        self.t.append(torch.full((n,), float(t)))
+        self.t.append(torch.full((n,), float(t) if noisy else 0.0))
         self.pos2d.append(item.pos2d)
         self.rays.append(item.rays)
         if noisy and noise is not None:
@@ -213,6 +211,21 @@ class FrameData:
     aux: LatentItem | None = None
 
 
+def item_plan(num_frames: int, num_context: int, variant: str, keep_aux: list[bool]) -> list[tuple[str, int, bool]]:
+    """(modality, frame, generated) of every latent item of a sample, in sequence order: per frame its warped image
+    (#2, from the second frame on), its image (generated from ``num_context`` on), its geometry (#1); an auxiliary
+    item only where ``keep_aux`` (geometry dropout) keeps it."""
+    plan = []
+    for k in range(num_frames):
+        keep = variant != "none" and keep_aux[k] and (variant == "geometry" or k >= 1)
+        if variant == "warped" and keep:
+            plan.append(("warped", k, True))
+        plan.append(("image", k, k >= num_context))
+        if variant == "geometry" and keep:
+            plan.append(("geometry", k, True))
+    return plan
+
+
 def build_training_sequence(
     cfg: GaCConfig,
     frames: list[FrameData],
@@ -221,89 +234,35 @@ def build_training_sequence(
     geometry_dropout: float = 0.5,
     t_shift: float = 1.0,
     generator: torch.Generator | None = None,
-    context_noise: float = 0.0,
-    fixed_t: float | None = None,
-    noise_generator: torch.Generator | None = None,
 ) -> Packed:
-    """Interleaved sequence of one sample: frames [0, num_context) are clean context, the rest are targets.
+    """Interleaved sequence of one sample, item by item: frames [0, num_context) are clean context, the rest are
+    targets (the readable reference of :mod:`gac.batch_builder`, which training uses).
 
     Every kept auxiliary item (geometry of every frame for #1, warped image of every transition for #2) is a
     generated item with loss; each is dropped with probability ``geometry_dropout`` (paper 4.3). Each noisy item
-    draws its own t (logit-normal, ``t_shift``; ``fixed_t`` overrides it, for validation) and its own noise.
-    Scalars (t, dropout, noise levels) come from ``generator`` on the host; noise tensors from
-    ``noise_generator`` (default: ``generator``), which may live on the GPU so nothing waits on a copy.
-    ``context_noise`` > 0 (beyond the paper, off by default) noise-augments every clean item, context and the clean
-    copies of targets alike, at its own level drawn uniformly from [0, context_noise] and given to the model as
-    that item's timestep: generated context at inference is imperfect, and this teaches the model not to trust
-    context pixels blindly.
+    draws its own t (logit-normal, ``t_shift``) and its own noise.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     if not 1 <= num_context < len(frames):
         raise ValueError(f"num_context must be in [1, {len(frames) - 1}], got {num_context}")
-    aux_name = {"geometry": "geometry", "warped": "warped"}.get(variant)
-    plan: list[tuple[str, LatentItem, bool]] = []  # (modality, item, generated)
-    for k, fr in enumerate(frames):
-        keep_aux = aux_name is not None and fr.aux is not None
-        if keep_aux and geometry_dropout > 0:
-            keep_aux = bool(torch.rand((), generator=generator) >= geometry_dropout)
-        if variant == "warped" and keep_aux and k >= 1:
-            plan.append(("warped", fr.aux, True))
-        plan.append(("image", fr.image, k >= num_context))
-        if variant == "geometry" and keep_aux:
-            plan.append(("geometry", fr.aux, True))
+    keep_aux = []
+    for fr in frames:
+        keep = variant != "none" and fr.aux is not None
+        if keep and geometry_dropout > 0:
+            keep = bool(torch.rand((), generator=generator) >= geometry_dropout)
+        keep_aux.append(keep)
+    plan = item_plan(len(frames), num_context, variant, keep_aux)
     b = SequenceBuilder(cfg)
-    noise_gen = generator if noise_generator is None else noise_generator
-
-    def clean(item: LatentItem, modality: str) -> None:
-        if context_noise > 0:
-            tau = float(torch.rand((), generator=generator)) * context_noise
-            noise = randn(item.tokens.shape, noise_gen, item.tokens.device).to(item.tokens.dtype)
-            b.latent(item, noisy=False, t=tau, noise=noise, modality=modality)
-        else:
-            b.latent(item, noisy=False, modality=modality)
-
-    for idx, (modality, item, generated) in enumerate(plan):
+    for idx, (modality, k, generated) in enumerate(plan):
+        item = frames[k].image if modality == "image" else frames[k].aux
         b.prompt(modality)
         if generated:
-            t = float(flow.sample_t(1, t_shift, generator)[0]) if fixed_t is None else float(fixed_t)
-            noise = randn(item.tokens.shape, noise_gen, item.tokens.device).to(item.tokens.dtype)
+            t = float(flow.sample_t(1, t_shift, generator)[0])
+            noise = randn(item.tokens.shape, generator, item.tokens.device).to(item.tokens.dtype)
             b.latent(item, noisy=True, t=t, noise=noise, modality=modality)
             if idx < len(plan) - 1:
-                clean(item, modality)
+                b.latent(item, noisy=False, modality=modality)
         else:
-            clean(item, modality)
+            b.latent(item, noisy=False, modality=modality)
     return b.build(device=frames[0].image.tokens.device)
-
-
-def pack_samples(samples: list[Packed]) -> Packed:
-    """Several samples in one sequence (Bagel's packing): positions, splits and loss rows are offset, RoPE ids
-    restart per sample, and ``sample_id`` keeps samples from seeing each other (:func:`gac.masks.allowed`)."""
-    if len(samples) == 1 and samples[0].sample_id is None:
-        return samples[0]
-    L_off = N_off = split_off = 0
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in (
-        "text_ids", "und_idx", "latents", "timesteps", "pos2d", "rays", "gen_idx", "rope_ids", "split_id",
-        "split_mode", "loss_idx", "v_target", "loss_modality", "sample_id")}  # fmt: skip
-    items = []
-    for i, pk in enumerate(samples):
-        inp, L = pk.inputs, pk.inputs.length
-        n_gen = int(inp.latents.shape[0])
-        for k in ("text_ids", "latents", "timesteps", "pos2d", "rays", "rope_ids"):
-            parts[k].append(getattr(inp, k))
-        parts["und_idx"].append(inp.und_idx + L_off)
-        parts["gen_idx"].append(inp.gen_idx + L_off)
-        parts["split_id"].append(pk.split_id + split_off)
-        parts["split_mode"].append(pk.split_mode)
-        parts["loss_idx"].append(pk.loss_idx + N_off)
-        parts["v_target"].append(pk.v_target)
-        parts["loss_modality"].append(pk.loss_modality)
-        parts["sample_id"].append(torch.full((L,), i, dtype=torch.long, device=pk.split_id.device))
-        items += [(m, r, a + N_off, b + N_off) for m, r, a, b in pk.items]
-        L_off, N_off, split_off = L_off + L, N_off + n_gen, split_off + pk.next_split
-    cat = {k: torch.cat(v) for k, v in parts.items()}
-    inputs = PackedInputs(**{k: cat[k] for k in (
-        "text_ids", "und_idx", "latents", "timesteps", "pos2d", "rays", "gen_idx", "rope_ids")})  # fmt: skip
-    return Packed(inputs, cat["split_id"], cat["split_mode"], cat["loss_idx"], cat["v_target"],
-                  next_rope=samples[-1].next_rope, next_split=split_off, items=items,
-                  loss_modality=cat["loss_modality"], sample_id=cat["sample_id"])  # fmt: skip

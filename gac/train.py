@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gac.batch_builder import group_by_budget
 from gac.batching import attention_mask, per_row_loss
 from gac.checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
 from gac.data import DataConfig, SampleMaker, load_clips
@@ -282,18 +283,6 @@ def check_vae_early(vae_dir: Path, args) -> None:
         raise TrainingError(problem)
 
 
-def check_vae(codec, vae_dir: Path, model_cfg, args) -> None:
-    if codec.latent_channels != model_cfg.latent_channels:
-        raise TrainingError(
-            f"the VAE at {vae_dir} has {codec.latent_channels} latent channels but the model ({args.preset}) expects "
-            f"{model_cfg.latent_channels}: add --set latent_channels={codec.latent_channels} or use a VAE with "
-            f"{model_cfg.latent_channels} channels"
-        )
-    problem = vae_training_problem(vae_dir)
-    if problem:
-        raise TrainingError(problem)
-
-
 def main(argv=None) -> dict:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -331,7 +320,6 @@ def train(args) -> dict:
         codec = load_vae(vae_dir, device)
     except (FileNotFoundError, ValueError) as exc:
         raise TrainingError(str(exc)) from None
-    check_vae(codec, vae_dir, cfg, args)
     try:
         maker = SampleMaker(clips, codec, cfg, data_cfg, device)
     except ValueError as exc:
@@ -364,34 +352,26 @@ def train(args) -> dict:
     on_gpu = device.type == "cuda"
     use_flex = args.attention == "flex" or (args.attention == "auto" and on_gpu and args.pack_tokens > 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
-    carry: list = []  # a sample that did not fit the previous forward
+    def samples():
+        """(plan, layout) of every training sample, endlessly (the same one with --fixed-sample)."""
+        while True:
+            plan = maker.plan(rng, dropout)
+            yield plan, maker.layout(plan, rng, args.t_shift, args.context_noise)
 
-    def next_sample():
-        plan = maker.plan(rng, dropout)
-        return plan, maker.layout(plan, rng, args.t_shift, args.context_noise)
+    forwards = group_by_budget(samples(), args.pack_tokens)
 
     def next_forward():
         """One packed forward (:mod:`gac.batch_builder`): one sample, or whole samples up to --pack-tokens."""
         if fixed_plan is not None:  # the same sample, timesteps and noise at every step
             seq = maker.layout(fixed_plan, np.random.default_rng(args.seed + 12345), args.t_shift)
             return maker.build_forward([fixed_plan], [seq], torch.Generator(device=device).manual_seed(args.seed))
-        if args.pack_tokens <= 0:
-            plan, seq = next_sample()
-            return maker.build_forward([plan], [seq], noise_gen)
-        plans, seqs, used = [], [], 0
-        while True:
-            plan, seq = carry.pop() if carry else next_sample()
-            if seq.length > args.pack_tokens:
-                raise TrainingError(f"one training sample has {seq.length} tokens, more than --pack-tokens "
-                                    f"{args.pack_tokens}; raise --pack-tokens or use fewer --frames")  # fmt: skip
-            if used + seq.length > args.pack_tokens:
-                carry.append((plan, seq))
-                return maker.build_forward(plans, seqs, noise_gen, pad_to=args.pack_tokens)
-            plans.append(plan)
-            seqs.append(seq)
-            used += seq.length
+        try:
+            group = next(forwards)
+        except ValueError as exc:  # a sample longer than --pack-tokens
+            raise TrainingError(str(exc)) from None
+        return maker.build_forward([p for p, _ in group], [q for _, q in group], noise_gen,
+                                   pad_to=args.pack_tokens if args.pack_tokens > 0 else None)  # fmt: skip
 
-    block_from_samples = True
     history, val_history, t_start = [], [], time.perf_counter()
     log_path, val_path = out / "train_log.jsonl", out / "val_log.jsonl"
     watch, best_val = LossWatch(args.warmup), math.inf
@@ -430,17 +410,7 @@ def train(args) -> dict:
         for _ in range(args.batch):
             pk = next_forward()
             flex = use_flex or (on_gpu and args.attention == "auto" and pk.inputs.length > 16384)
-            try:
-                loss = forward_backward(model, pk, flex, autocast, args.batch, block_from_samples)
-            except Exception as exc:  # the packed block mask is new: fall back to evaluating the rule, once
-                if not (flex and block_from_samples and step == 0):
-                    raise
-                log.warning("WARNING: packed block mask failed (%s: %s); building block masks from the rule instead",
-                            type(exc).__name__, exc)  # fmt: skip
-                block_from_samples = False
-                opt.zero_grad(set_to_none=True)
-                loss = forward_backward(model, pk, flex, autocast, args.batch, block_from_samples)
-            total_loss += loss
+            total_loss += forward_backward(model, pk, flex, autocast, args.batch)
             tokens += pk.inputs.length
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         opt.step()
@@ -473,9 +443,9 @@ def train(args) -> dict:
     return {"history": history, "val": val_history, "checkpoint": str(out / "last"), "step": step}
 
 
-def forward_backward(model, pk, flex: bool, autocast, batch: int, block_from_samples: bool) -> torch.Tensor:
+def forward_backward(model, pk, flex: bool, autocast, batch: int) -> torch.Tensor:
     """One forward and backward of a packed sequence; returns the (detached) loss share of this forward."""
-    mask = attention_mask(pk, flex, from_samples=block_from_samples)
+    mask = attention_mask(pk, flex)
     with autocast:
         v = model(pk.inputs, mask)
     loss = per_row_loss(v, pk).mean() / batch

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gac import geometry as geo
 from gac.train import TrainingError, load_training_clips
 from gac.vae import random_vae, save_vae, small_vae_config
 
@@ -74,12 +75,6 @@ def build_vae(args):
     return random_vae(cfg, args.seed)
 
 
-def encode_depth_batch(depth: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """GaC's depth encoding 2 d / (s + d) - 1 on three channels: (B, H, W) depth, (B,) scale -> (B, 3, H, W)."""
-    d = depth.float().clamp_min(0.0) / scale[:, None, None]
-    return (2.0 * d / (1.0 + d) - 1.0)[:, None].expand(-1, 3, -1, -1)
-
-
 class FrameBank:
     """Frames (uint8) and depth of the chosen clips on the training device, with each frame's median depth."""
 
@@ -98,7 +93,7 @@ class FrameBank:
 
     def depth_images(self, idx: torch.Tensor, jitter: torch.Tensor | None = None) -> torch.Tensor:
         scale = self.median[idx] * (1.0 if jitter is None else jitter)
-        return encode_depth_batch(self.depth[idx], scale)
+        return geo.encode_geometry_torch("depth", self.depth[idx], None, None, scale)  # K, poses: point maps only
 
 
 @torch.no_grad()

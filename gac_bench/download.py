@@ -10,14 +10,13 @@ which one to run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from gac_bench.weights import WeightFile
+from gac_bench.weights import WeightFile, file_sha256
 
 CHUNK = 1 << 20
 
@@ -35,14 +34,6 @@ def downloadable(weight: WeightFile) -> str | None:
 
 def _expected(weight: WeightFile) -> str | None:
     return weight.sha256 or weight.sha256_prefix
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def download(weight: WeightFile, progress: bool = True, timeout: float = 60.0) -> Path:
@@ -71,7 +62,7 @@ def download(weight: WeightFile, progress: bool = True, timeout: float = 60.0) -
             total = int(total) + (have if resumed else 0) if total else None
             _stream(response, part, append=bool(resumed), start=have if resumed else 0, total=total, label=weight.name,
                     progress=progress)  # fmt: skip
-    digest, expected = _sha256(part), _expected(weight)
+    digest, expected = file_sha256(part), _expected(weight)
     if expected and not digest.startswith(expected):
         part.unlink(missing_ok=True)
         raise DownloadError(f"{weight.name}: sha256 {digest[:16]}... of the file from {weight.url} does not match the "

@@ -14,6 +14,7 @@ is renamed to ``frames`` before generation.json (which lists them) is written: g
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -48,18 +49,7 @@ def jsonable(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(jsonable(record), f, indent=1, sort_keys=True, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(jsonable(record), indent=1, sort_keys=True, allow_nan=False))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -71,6 +61,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -164,10 +156,20 @@ def method_dir(runs_dir: Path, split: str, trajectory: str, method: str) -> Path
 def provenance(device: str) -> dict:
     """Where a record came from: time, command line, gac-bench version and commit, packages, device."""
     import datetime
+
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"created_utc": now, **_static_provenance(device)}
+
+
+@functools.lru_cache(maxsize=None)
+def _static_provenance(device: str) -> dict:
+    """The parts that do not change within a process (the git call runs once)."""
     import platform
     import subprocess
     import sys
     from importlib.metadata import PackageNotFoundError, version
+
+    from gac_bench import __version__
 
     packages = {}
     for name in ("torch", "numpy", "torchmetrics", "diffusers", "pycolmap"):
@@ -183,12 +185,5 @@ def provenance(device: str) -> dict:
         commit = proc.stdout.strip() or None if proc.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command_line": list(sys.argv), "gac_bench_version": _version(), "gac_bench_commit": commit,
+    return {"command_line": list(sys.argv), "gac_bench_version": __version__, "gac_bench_commit": commit,
             "python": platform.python_version(), "packages": packages, "device": device}  # fmt: skip
-
-
-def _version() -> str:
-    from gac_bench import __version__
-
-    return __version__

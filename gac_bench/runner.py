@@ -29,7 +29,6 @@ import numpy as np
 from tqdm import tqdm
 
 from gac_bench import __version__, records
-from gac_bench.records import provenance
 from gac_bench.api import GenerationDeferred, GenerationRequest, Method, MethodUnavailable
 from gac_bench.datasets.clip import Clip
 from gac_bench.protocol import PAPER_V1, Protocol
@@ -37,6 +36,7 @@ from gac_bench.registry import get_method_class
 from gac_bench.scoring import Scorer
 from gac_bench.splits import ClipSpec, Split, get_split
 from gac_bench.trajectories import Trajectory, make_trajectory
+from gac_bench.weights import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,6 @@ def clip_timeout(seconds: float | None, clip_id: str):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def provenance_time() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def resolve_device(device: str) -> str:
@@ -210,27 +204,15 @@ def generation_key(method: Method, traj: Trajectory, seed: int, protocol: Protoc
     }
 
 
-_HASHES: dict[tuple, str] = {}
-
-
 def weight_hashes(method: Method) -> dict[str, str]:
     """{path: sha256} of the method's weight files (hashed once per process and file version)."""
     out = {}
     for path in method.weight_files():
         path = Path(path)
         try:
-            st = path.stat()
+            out[str(path)] = file_sha256(path)  # memoised per file version
         except OSError:
             out[str(path)] = "missing"
-            continue
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-        if key not in _HASHES:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    digest.update(block)
-            _HASHES[key] = digest.hexdigest()
-        out[str(path)] = _HASHES[key]
     return out
 
 
@@ -262,11 +244,6 @@ class _ClipRunner:
         self.split, self.opts, self.scorer = split, opts, scorer
         self._setup_done = False
         self._weights: dict | None = None
-
-    def _provenance(self) -> dict:
-        if not hasattr(self, "_prov"):
-            self._prov = provenance(self.device)
-        return {**self._prov, "created_utc": provenance_time()}
 
     def _ensure_setup(self) -> None:
         if not self._setup_done:
@@ -335,7 +312,7 @@ class _ClipRunner:
             "device": self.device,
             "uses_dataset_depth": self.cls.uses_dataset_depth,
             "generation_id": uuid.uuid4().hex,
-            "provenance": self._provenance(),
+            "provenance": records.provenance(self.device),
         }
         stage, t0 = "data", time.perf_counter()
         try:

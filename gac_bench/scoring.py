@@ -157,15 +157,8 @@ class Scorer:
             "pose": pose,
             "device": self.device,
             "wall_time_s": time.perf_counter() - t0,
-            "provenance": self._provenance(),
+            "provenance": records.provenance(self.device),
         }
-
-    def _provenance(self) -> dict:
-        import datetime
-
-        if not hasattr(self, "_prov"):
-            self._prov = records.provenance(self.device)
-        return {**self._prov, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
     @staticmethod
     def _run_metric(fn: PixelMetric, pred: np.ndarray, target: np.ndarray, scored: np.ndarray, n: int) -> dict:

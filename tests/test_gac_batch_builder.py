@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gac.batch_builder import assemble, patchify_views, ray_patches_views
-from gac.batching import Packer, attention_mask
+from gac.batching import attention_mask
 from gac.data import DataConfig, SampleMaker, load_clip_arrays
 from gac.geometry import patchify, ray_patches
 from gac.model import build_model, gac_tiny
@@ -16,6 +16,7 @@ from gac.sequence import build_training_sequence
 from gac.testing import write_fixture_clip
 from gac.vae import LatentCodec
 from gac_bench.datasets.re10k import Re10kRawReader
+from tests.packing_reference import pack_and_pad
 
 H, W, C = 32, 64, 4
 
@@ -66,11 +67,9 @@ def test_vectorised_forward_equals_reference_packing(clips, variant, extra):
     fast = maker.build_forward(plans, seqs, torch.Generator().manual_seed(0), pad_to=pad)
 
     samples = maker.make_batch(plans, torch.Generator().manual_seed(1))
-    packer = Packer(pad)
-    for frames, n_ctx in samples:
-        assert packer.add(build_training_sequence(maker.mcfg, frames, n_ctx, variant, 0.0,
-                                                  generator=torch.Generator().manual_seed(2))) is None  # fmt: skip
-    ref = packer.flush()
+    ref = pack_and_pad([build_training_sequence(maker.mcfg, frames, n_ctx, variant, 0.0,
+                                                generator=torch.Generator().manual_seed(2))
+                        for frames, n_ctx in samples], pad)  # fmt: skip
 
     for name in ("text_ids", "und_idx", "gen_idx", "rope_ids", "pos2d"):
         np.testing.assert_array_equal(getattr(fast.inputs, name), getattr(ref.inputs, name), err_msg=name)

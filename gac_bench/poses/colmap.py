@@ -183,25 +183,28 @@ class ColmapEstimator(PoseEstimator):
         check_frames(frames, K)
         frames = np.asarray(frames)
         K = None if K is None else np.asarray(K, dtype=np.float64)
-        unique, inverse = unique_frames(frames) if self.dedupe else (np.arange(len(frames)), np.arange(len(frames)))
+        if not self.dedupe:
+            return self._estimate_frames(frames, K)
+        # dedupe: byte-identical frames (the return half of forth-and-back ground truth) estimated once, sharing the
+        # pose. Off by default: on synthroom's forth-and-back ground truth the 32 distinct frames alone gave a worse
+        # floor (mean R_err 0.039 rad against 0.023, benchmarks/colmap_speed.md) - the incremental mapper
+        # initialises worse on half the views
+        unique, inverse = unique_frames(frames)
         if len(unique) < 2:  # nothing to reconstruct from one image
             c2w, K_out = nan_poses(len(frames))
             return PoseEstimate(c2w, K_out, np.zeros(len(frames), bool), np.zeros(len(frames)), self.name,
                                 {"version": self.version, "unique_frames": len(unique), "options": self.options()})  # fmt: skip
-        if self.workdir is not None:
-            Path(self.workdir).mkdir(parents=True, exist_ok=True)
-            est = self._estimate_in(Path(self.workdir), frames[unique], K)
-        else:
-            with tempfile.TemporaryDirectory(prefix="gac_colmap_") as tmp:
-                est = self._estimate_in(Path(tmp), frames[unique], K)
-        if len(unique) == len(frames):
-            return est
-        # dedupe: byte-identical frames (the return half of forth-and-back ground truth) estimated once, sharing the
-        # pose. Off by default: on synthroom's forth-and-back ground truth the 32 distinct frames alone gave a worse
-        # floor (mean R_err 0.039 rad against 0.020) - the incremental mapper initialises worse on half the views
+        est = self._estimate_frames(frames[unique], K)
         info = {**est.info, "unique_frames": int(len(unique))}
         return PoseEstimate(est.c2w[inverse], est.K[inverse], est.registered[inverse], est.confidence[inverse],
                             est.estimator, info)  # fmt: skip
+
+    def _estimate_frames(self, frames: np.ndarray, K: np.ndarray | None) -> PoseEstimate:
+        if self.workdir is not None:
+            Path(self.workdir).mkdir(parents=True, exist_ok=True)
+            return self._estimate_in(Path(self.workdir), frames, K)
+        with tempfile.TemporaryDirectory(prefix="gac_colmap_") as tmp:
+            return self._estimate_in(Path(tmp), frames, K)
 
     # ------------------------------------------------------------------------------------------ steps
 
