@@ -39,7 +39,8 @@ vae)
   name=$1 ch=$2 width=$3 lpb=$4 secs=$5 gpu=$6
   CUDA_VISIBLE_DEVICES=$gpu timeout $((secs + 240)) python3 -m gac.train_vae --split synthroom-train ${TRAIN_CLIPS:+--clips $TRAIN_CLIPS} \
     --val-split synthroom-val ${VAL_CLIPS:+--val-clips $VAL_CLIPS} --frame-stride 4 --out "$WORK/vae_$name" --latent-channels "$ch" --width-mult "$width" \
-    --arch ${VAE_ARCH:-patch} --layers-per-block "$lpb" --batch ${VAE_BATCH:-64} --lr ${VAE_LR:-5e-4} --time-limit "$secs" > "$WORK/logs/vae_$name.log" 2>&1
+    --arch ${VAE_ARCH:-patch} --layers-per-block "$lpb" --batch ${VAE_BATCH:-64} --lr ${VAE_LR:-5e-4} --time-limit "$secs" \
+    --normalization ${VAE_NORM:-channel} > "$WORK/logs/vae_$name.log" 2>&1
   cp "$WORK/vae_$name/train_report.json" "$WORK/logs/vae_${name}_report.json" 2>/dev/null
   tail -2 "$WORK/logs/vae_$name.log"
   ;;
@@ -57,8 +58,16 @@ eval)
   [ -d "$ckpt" ] || ckpt="$WORK/gac_${name%%+*}/last"
   opts=(--option "checkpoint=$ckpt")
   for o in "$@"; do opts+=(--option "$o"); done
-  CUDA_VISIBLE_DEVICES=$gpu timeout ${EVAL_TIMEOUT:-900} python3 -c "$CLI" run --method gac --split synthroom --clips "$clips" \
-    --estimator none --runs-dir "$WORK/eval_$name" --device ${EVAL_DEVICE:-cuda} "${opts[@]}" > "$WORK/logs/eval_$name.log" 2>&1
+  # SHARDS=n: n processes share the GPU (clips k, k+n, ...), then one table over their records
+  n=${SHARDS:-1}
+  for k in $(seq 1 "$n"); do
+    CUDA_VISIBLE_DEVICES=$gpu timeout ${EVAL_TIMEOUT:-900} python3 -c "$CLI" run --method gac --split synthroom --clips "$clips" \
+      --shard "$k/$n" --estimator none --runs-dir "$WORK/eval_$name" --device ${EVAL_DEVICE:-cuda} "${opts[@]}" \
+      > "$WORK/logs/eval_${name}_$k.log" 2>&1 &
+  done
+  wait
+  cat "$WORK"/logs/eval_${name}_*.log > "$WORK/logs/eval_$name.log"
+  [ "$n" = 1 ] || python3 -c "$CLI" table --runs-dir "$WORK/eval_$name" >> "$WORK/logs/eval_$name.log" 2>&1
   cp "$WORK/eval_$name/leaderboard.md" "$WORK/logs/eval_${name}_leaderboard.md" 2>/dev/null
   cp "$WORK/eval_$name/leaderboard.csv" "$WORK/logs/eval_${name}_leaderboard.csv" 2>/dev/null
   python3 - "$WORK/eval_$name" > "$WORK/logs/eval_${name}_timing.json" <<'EOF'

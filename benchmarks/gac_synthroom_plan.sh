@@ -4,6 +4,13 @@
 #   main2  2 GPUs, about 19 minutes: data, the patch VAE, then the recipe (GPU 0) and the paper's defaults (GPU 1)
 #          trained side by side on the same budget, then both evaluated on synthroom
 #   main1  1 GPU: the same with the recipe only
+#   search1  1 GPU, about 20 minutes: data, two patch VAEs (per-channel and global latent scale) at once, three
+#          recipes sharing the GPU on the same budget (CGA with each VAE, addition with the global one), the one
+#          with the best held-out first-grid PSNR (synthroom-val) evaluated on synthroom, RGB-only on 8 rooms and
+#          with geometry generated on 4, in sharded processes
+#   nogrid1  1 GPU, about 22 minutes: data, the globally scaled VAE, the recipe with one view per frame (--no-grid,
+#          ten times faster to learn than grids from scratch, results/gac/README.md) for 720 s, evaluation, pack
+#   nogrid2  2 GPUs: the same, CGA on GPU 0 and addition on GPU 1 on the same budget
 # Longer than one device command (10 minutes): start it detached and wait for it in a second command, e.g.
 #   1st: export WORK=/tmp/gac; mkdir -p $WORK/logs; setsid nohup bash benchmarks/gac_synthroom_plan.sh main2 \
 #          > $WORK/logs/plan.log 2>&1 < /dev/null & sleep 570; tail $WORK/logs/plan.log
@@ -42,6 +49,30 @@ main1)
   $S gac recipe c32 0 ${GAC_S:-600} $COMMON $RECIPE
   $S eval recipe 0 ${CLIPS:-$ALL}
   $S eval recipe+geo 0 ${CLIPS:-$ALL} emit_geometry=true
+  ;;
+search1)
+  $S setup && $S render
+  VAE_NORM=channel $S vae c32 32 256 4 ${VAE_S:-100} 0 & VAE_NORM=global $S vae g32 32 256 4 ${VAE_S:-100} 0 & wait
+  $S gac cga_c32 c32 0 ${GAC_S:-600} $COMMON $RECIPE &
+  $S gac cga_g32 g32 0 ${GAC_S:-600} $COMMON $RECIPE &
+  $S gac add_g32 g32 0 ${GAC_S:-600} $COMMON $RECIPE --camera add &
+  wait
+  best=$(python3 benchmarks/gac_choose.py "${WORK:-/tmp/gac}")
+  echo "chosen on synthroom-val: $best"
+  SHARDS=4 $S eval "$best" 0 ${CLIPS:-$ALL} &
+  SHARDS=2 $S eval "$best+geo" 0 room00,room01,room02,room03 emit_geometry=true &
+  wait
+  ;;
+nogrid1|nogrid2)
+  $S setup && $S render
+  VAE_NORM=global $S vae g32 32 256 4 ${VAE_S:-100} 0
+  $S gac nogrid g32 0 ${GAC_S:-720} $COMMON $RECIPE --no-grid &
+  [ "$plan" = nogrid2 ] && $S gac nogrid_add g32 1 ${GAC_S:-720} $COMMON $RECIPE --no-grid --camera add &
+  wait
+  SHARDS=4 $S eval nogrid 0 ${CLIPS:-$ALL} &
+  if [ "$plan" = nogrid2 ]; then SHARDS=4 $S eval nogrid+geo 1 ${CLIPS:-$ALL} emit_geometry=true & fi
+  wait
+  [ "$plan" = nogrid1 ] && SHARDS=4 $S eval nogrid+geo 0 ${CLIPS:-$ALL} emit_geometry=true
   ;;
 esac
 echo "plan $plan done $(date -u +%FT%TZ)"

@@ -98,6 +98,26 @@ def load_clip_arrays(clip, max_frames: int | None = None, depth_dtype=np.float32
                       np.asarray(clip.c2w[:n:frame_stride]))  # fmt: skip
 
 
+def resize_clip(arr: ClipArrays, width: int, height: int) -> ClipArrays:
+    """Frames and depth area-resampled to (height, width), intrinsics scaled per axis (normalised K unchanged).
+
+    For training at a lower resolution than the split renders (experiments on few cores)."""
+    import torch
+    import torch.nn.functional as F
+
+    H, W = arr.frames.shape[1:3]
+    if (H, W) == (height, width):
+        return arr
+    rgb = torch.from_numpy(arr.frames).permute(0, 3, 1, 2).float()
+    rgb = F.interpolate(rgb, size=(height, width), mode="area").round().clamp(0, 255).to(torch.uint8)
+    depth = F.interpolate(torch.from_numpy(arr.depth.astype(np.float32))[:, None], size=(height, width), mode="area")
+    K = arr.K.copy()
+    K[0] *= width / W
+    K[1] *= height / H
+    return ClipArrays(arr.clip_id, rgb.permute(0, 2, 3, 1).numpy(), depth[:, 0].numpy().astype(arr.depth.dtype), K,
+                      arr.c2w)  # fmt: skip
+
+
 _TO_LOAD: list = []  # clips handed to forked loader processes (inherited memory: clips need not pickle)
 
 

@@ -33,7 +33,7 @@ import torch
 from gac.batch_builder import group_by_budget
 from gac.batching import attention_mask, per_row_loss
 from gac.checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
-from gac.data import DataConfig, SampleMaker, load_clips
+from gac.data import DataConfig, SampleMaker, load_clips, resize_clip
 from gac.model import CAMERA_MODES, PRESETS, build_model
 from gac.vae import load_vae, vae_training_problem
 
@@ -139,6 +139,10 @@ def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_
     else:
         raise TrainingError("give --split or --data-root")
     arrays = load_clips(clips, args.max_frames, args.load_workers, depth_dtype=np.float16, frame_stride=frame_stride)
+    if split_name and args.width is not None and args.height is not None:  # train below the rendered resolution
+        if args.width % 16 or args.height % 16:
+            raise TrainingError(f"--width {args.width} --height {args.height}: both must be multiples of 16")
+        arrays = [resize_clip(a, args.width, args.height) for a in arrays]
     log.info("loaded %d clips, %d frames in %.1f s", len(arrays), sum(len(a.frames) for a in arrays),
              time.perf_counter() - t0)  # fmt: skip
     return arrays

@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--kl", type=float, default=1e-6)
+    p.add_argument("--normalization", default="channel", choices=["channel", "global"],
+                   help="patch VAE latents: unit variance per channel, or one scale for all channels (FLUX's "
+                        "convention; principal components keep their relative variance)")
     p.add_argument("--depth-fraction", type=float, default=0.25)
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -122,6 +125,18 @@ def evaluate(vae, bank: FrameBank, n: int, seed: int) -> dict:
     idx = torch.as_tensor(np.random.default_rng(seed).choice(len(bank), size=min(n, len(bank)), replace=False),
                           device=bank.frames.device)  # fmt: skip
     return {"rgb": reconstruction_psnr(vae, bank.rgb(idx)), "depth": reconstruction_psnr(vae, bank.depth_images(idx))}
+
+
+def latent_normalization(z_BCHW: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean_c, std_c) that :meth:`PatchVAE.fold_normalization` divides by: each channel's own std ("channel":
+    unit variance per channel), or one std over all centred channels ("global": mean variance 1, ratios kept)."""
+    z_CM = z_BCHW.transpose(0, 1).flatten(1)
+    mean_c = z_CM.mean(1)
+    if mode == "channel":
+        return mean_c, z_CM.std(1)
+    if mode == "global":
+        return mean_c, (z_CM - mean_c[:, None]).square().mean().sqrt().expand(z_CM.shape[0]).clone()
+    raise ValueError(f"unknown latent normalisation {mode!r}; known: channel, global")
 
 
 def main(argv=None) -> dict:
@@ -199,7 +214,7 @@ def train(args) -> dict:
         z = torch.cat([vae.encode(sample[i : i + 32]).latent_dist.mean for i in range(0, len(sample), 32)])
         if hasattr(vae, "fold_normalization"):  # per channel, folded into the weights
             channel_std = z.transpose(0, 1).flatten(1).std(1)
-            vae.fold_normalization(z.transpose(0, 1).flatten(1).mean(1), channel_std)
+            vae.fold_normalization(*latent_normalization(z, args.normalization))
             shift, std = 0.0, 1.0
             log.info("per-channel latent std before normalisation: %s", [round(float(v), 3) for v in channel_std])
         else:
@@ -218,7 +233,7 @@ def train(args) -> dict:
         "train_psnr_db": train_psnr["rgb"], "train_psnr_depth_db": train_psnr["depth"],
         "val_psnr_db": val_psnr["rgb"] if val_psnr else None,
         "val_psnr_depth_db": val_psnr["depth"] if val_psnr else None,
-        "val_split": args.val_split, "shift_factor": shift, "scaling_factor": 1.0 / std,
+        "val_split": args.val_split, "normalization": args.normalization, "shift_factor": shift, "scaling_factor": 1.0 / std,
     }  # fmt: skip
     (out / "train_report.json").write_text(json.dumps(report, indent=2))
     log.info("VAE: %s", report)

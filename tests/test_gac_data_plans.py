@@ -117,3 +117,25 @@ def test_configs_written_before_camera_modes_still_load():
     assert gac_tiny(use_cga=False).camera == "none"
     with pytest.raises(ValueError, match="camera must be one of"):
         gac_tiny(camera="concat")
+
+
+def test_resize_clip_scales_pixels_and_intrinsics_per_axis():
+    from gac.data import ClipArrays, resize_clip
+
+    H, W, F = 144, 256, 3
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(F, H, W, 3), dtype=np.uint8)
+    frames[:, :, :128] = 200  # a flat left half stays flat
+    depth = np.full((F, H, W), 2.0, dtype=np.float16)
+    K = np.array([[200.0, 0, 128.0], [0, 200.0, 72.0], [0, 0, 1]])
+    arr = ClipArrays("c", frames, depth, K, np.tile(np.eye(4), (F, 1, 1)))
+    out = resize_clip(arr, 128, 64)
+    assert out.frames.shape == (F, 64, 128, 3) and out.frames.dtype == np.uint8
+    assert out.depth.shape == (F, 64, 128) and out.depth.dtype == np.float16
+    assert (out.frames[:, :, :60] == 200).all() and np.allclose(out.depth, 2.0)
+    # K in pixels scales with each axis, so K normalised by the image size is unchanged
+    np.testing.assert_allclose(out.K[0] / 128, K[0] / 256)
+    np.testing.assert_allclose(out.K[1] / 64, K[1] / 144)
+    # area resampling: each output pixel is the mean of its source block (exact where the factor is an integer)
+    np.testing.assert_allclose(out.frames[0, :, 64:].astype(float).mean(), frames[0, :, 128:].astype(float).mean(), atol=0.6)
+    assert resize_clip(arr, W, H) is arr

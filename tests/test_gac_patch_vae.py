@@ -72,3 +72,28 @@ def test_save_load_round_trip_through_the_codec(tmp_path):
     x = _images(2)
     ref = LatentCodec(vae)
     np.testing.assert_allclose(codec.encode_float(x), ref.encode_float(x), atol=1e-6)
+
+
+def test_global_normalisation_keeps_channel_ratios_and_unit_mean_variance():
+    from gac.train_vae import latent_normalization
+
+    x = _images(8, seed=2)
+    torch.manual_seed(0)
+    vae = PatchVAE(PatchVAEConfig(latent_channels=8, width=32, blocks=1))
+    with torch.no_grad():
+        vae.init_linear(torch.nn.functional.pixel_unshuffle(x, 8).permute(0, 2, 3, 1).reshape(-1, 192))
+        z = vae.encode(x).latent_dist.mean
+        std_before = z.transpose(0, 1).flatten(1).std(1)
+        assert float(std_before.max() / std_before.min()) > 1.3  # principal components differ in variance
+        mean_c, std_c = latent_normalization(z, "global")
+        assert torch.allclose(std_c, std_c[0].expand_as(std_c))
+        rec = vae.decode(z).sample
+        vae.fold_normalization(mean_c, std_c)
+        z2 = vae.encode(x).latent_dist.mean
+        zc = z2.transpose(0, 1).flatten(1)
+        np.testing.assert_allclose(zc.mean(1), 0, atol=1e-4)
+        np.testing.assert_allclose(float(zc.square().mean()), 1.0, rtol=1e-3)
+        np.testing.assert_allclose(zc.std(1) / zc.std(1)[0], std_before / std_before[0], rtol=1e-3)
+        np.testing.assert_allclose(vae.decode(z2).sample, rec, atol=1e-4)
+    _, std_ch = latent_normalization(z, "channel")
+    np.testing.assert_allclose(std_ch, std_before, rtol=1e-5)
