@@ -29,13 +29,14 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(folder: Path, model: GaCModel, meta: dict, dtype: torch.dtype | None = None) -> Path:
-    """Write the model's weights (optionally cast to ``dtype``) and config; ``meta`` joins config.json."""
+def save_checkpoint(folder: Path, model: GaCModel, meta: dict, dtype: torch.dtype | None = None,
+                    state: dict[str, torch.Tensor] | None = None) -> Path:  # fmt: skip
+    """Write the model's weights (optionally cast to ``dtype``) and config; ``meta`` joins config.json.
+    ``state``: the full weights when the model itself holds shards (FSDP2)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.to(dtype) if dtype is not None else v).detach().contiguous().cpu() for k, v in model.state_dict().items()
-    }
+    state = model.state_dict() if state is None else state
+    state = {k: (v.to(dtype) if dtype is not None else v).detach().contiguous().cpu() for k, v in state.items()}
     tmp = folder / "model.safetensors.tmp"
     save_file(state, str(tmp), metadata={"format": FORMAT})
     os.replace(tmp, folder / "model.safetensors")

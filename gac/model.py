@@ -438,7 +438,10 @@ class GaCModel(nn.Module):
         self.norm_und = RMSNorm(D, cfg.rms_norm_eps)
         self.norm_gen = RMSNorm(D, cfg.rms_norm_eps)
         self.lm_head = nn.Linear(D, cfg.vocab_size, bias=False)
-        self.activation_checkpointing = False  # recompute each block in backward (Bagel checkpoints its layers)
+        # recompute in backward: False/"none", True/"full" (each block, as Bagel), "selective" (keep the outputs of
+        # matmuls and attention, recompute norms, RoPE, gates and activations: most of the memory saved for little
+        # of the compute)
+        self.activation_checkpointing: bool | str = False
         self._compiled_layers: list | None = None  # see compile_sampling
 
     # ------------------------------------------------------------------ init
@@ -520,8 +523,10 @@ class GaCModel(nn.Module):
                 for t in past:
                     torch._dynamo.maybe_mark_dynamic(t, 0)
             args = (hu_UD, hg_ND, ray_NQ, route, rope, mask, past)
-            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
-                hu_UD, hg_ND, kv = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False)
+            ac = self.activation_checkpointing
+            if ac and ac != "none" and self.training and torch.is_grad_enabled():
+                extra = {"context_fn": selective_checkpoint_context} if ac == "selective" else {}
+                hu_UD, hg_ND, kv = torch.utils.checkpoint.checkpoint(layer, *args, use_reentrant=False, **extra)
             else:
                 hu_UD, hg_ND, kv = layer(*args)
             if write_cache:
@@ -541,6 +546,35 @@ class GaCModel(nn.Module):
         unchanged.
         """
         self._compiled_layers = [torch.compile(layer, **compile_kwargs) for layer in self.layers]
+
+
+_SAVED_OPS = None
+
+
+def _saved_ops() -> set:
+    """Ops whose outputs selective checkpointing keeps: the matmuls and the attention kernels."""
+    global _SAVED_OPS
+    if _SAVED_OPS is None:
+        aten = torch.ops.aten
+        names = ["mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product_flash_attention",
+                 "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention"]  # fmt: skip
+        _SAVED_OPS = {getattr(aten, n).default for n in names if hasattr(aten, n)}
+        flex = getattr(torch.ops.higher_order, "flex_attention", None)
+        if flex is not None:
+            _SAVED_OPS.add(flex)
+    return _SAVED_OPS
+
+
+def selective_checkpoint_context():
+    """``context_fn`` for torch.utils.checkpoint: save matmul and attention outputs, recompute everything else."""
+    from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+
+    saved = _saved_ops()
+
+    def policy(ctx, op, *args, **kwargs):
+        return CheckpointPolicy.MUST_SAVE if op in saved else CheckpointPolicy.PREFER_RECOMPUTE
+
+    return create_selective_checkpoint_contexts(policy)
 
 
 def count_parameters(model: nn.Module, include: str | None = None, exclude: str | None = None) -> int:

@@ -93,13 +93,14 @@ def freeze_understanding(model: nn.Module) -> int:
 # ------------------------------------------------------------------------------------------------ reductions
 
 
-def mean_across_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """The mean of a scalar tensor over ranks (the logged loss); unchanged in a single process."""
+def sum_across_ranks(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Element-wise sum over ranks (logged loss and tokens); unchanged in a single process. On GPUs the reduction is
+    queued on the stream: no host sync until the values are read."""
     if not info.distributed:
-        return value
+        return value.detach()
     out = value.detach().clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out / info.world
+    return out
 
 
 def local_norm(value: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Train GaC on RealEstate10K-form clips with depth (single process; FSDP comes with a later issue).
+"""Train GaC on RealEstate10K-form clips with depth: one process, or N ranks under torchrun (FSDP2).
 
     python -m gac.train --preset gac-small --split synthroom-train --val-split synthroom-val \
         --vae VAE_DIR --out runs/gac-small --time-limit 600
@@ -8,7 +8,12 @@ one; geometry dropout makes lengths vary), or with ``--pack-tokens T`` as many w
 padded to exactly T so the compiled FlexAttention kernel sees one shape (the GPU recipe). AdamW with Bagel's betas
 (0.9, 0.95) and eps 1e-15, linear warm-up then a constant learning rate (``--lr-decay cosine`` decays it to 10%
 by the end of ``--steps`` or ``--time-limit``), gradient clipping 1.0, bf16 autocast on GPU (fp32 master weights).
-``--resume`` continues from ``OUT/last`` (weights, AdamW moments, step, RNG state).
+``--resume`` continues from ``OUT/last`` (weights, AdamW moments, step, data streams' positions and generators).
+
+Under ``torchrun --nproc-per-node N -m gac.train ...`` every rank holds 1/N of the weights and AdamW state
+(:mod:`gac.parallel`: FSDP2, bf16 compute with fp32 gradient reduction on GPUs), reads only its own clips
+(:mod:`gac.streams`), and ``--save-every`` writes a sharded checkpoint to ``OUT/dcp`` (:mod:`gac.dist_checkpoint`)
+that ``--resume`` reloads on any number of ranks; at the end ``OUT/last`` is also written as one safetensors folder.
 
 Every ``--val-every`` steps the held-out rooms of ``--val-split`` are measured (:mod:`gac.validate`): loss per
 modality, camera-swap gap, first-grid PSNR against identity; ``OUT/val_log.jsonl`` and ``OUT/curves.png``.
@@ -22,6 +27,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -34,7 +40,11 @@ from gac.batch_builder import group_by_budget
 from gac.batching import attention_mask, per_row_loss
 from gac.checkpoint import load_checkpoint, load_optimizer, save_checkpoint, save_optimizer
 from gac.data import DataConfig, SampleMaker, load_clips, resize_clip
+from gac import dist_checkpoint as dist_ckpt
 from gac.model import CAMERA_MODES, PRESETS, build_model
+from gac.parallel import (DistInfo, apply_fsdp, close_distributed, freeze_understanding, init_distributed, local_norm,
+                          sum_across_ranks)
+from gac.streams import clips_to_load, make_streams
 from gac.vae import load_vae, vae_training_problem
 
 log = logging.getLogger("gac.train")
@@ -90,7 +100,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--fixed-sample", action="store_true", help="train on one fixed sample (overfitting check)")
     p.add_argument("--attention", default="auto", choices=["auto", "dense", "flex"],
                    help="auto: FlexAttention on GPU for packed forwards or sequences over 16k tokens, else dense")
-    p.add_argument("--activation-checkpointing", action="store_true")
+    p.add_argument("--activation-checkpointing", nargs="?", const="full", default="none",
+                   choices=["none", "full", "selective"],
+                   help="recompute activations in backward: full (each block) or selective (keep matmul and "
+                        "attention outputs); the bare flag means full")
+    p.add_argument("--freeze-und", action="store_true",
+                   help="freeze the understanding expert and the text embedding/head (they only read the prompts)")
     p.add_argument("--val-split", default=None, help="held-out split for validation (synthroom-val)")
     p.add_argument("--val-clips", default=None, help="comma-separated clip ids of --val-split (default: all)")
     p.add_argument("--val-every", type=int, default=500)
@@ -111,8 +126,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 _FROM_ARGS = object()
 
 
-def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_stride: int = 1) -> list:
-    """Clips of ``split_name`` (default ``--split``), or of ``--data-root``, restricted to ``clip_ids``."""
+def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_stride: int = 1,
+                        select=None) -> list:  # fmt: skip
+    """Clips of ``split_name`` (default ``--split``), or of ``--data-root``, restricted to ``clip_ids``;
+    ``select(n)`` -> the indices (of the n clips) to read, e.g. one rank's shard."""
     split_name = args.split if split_name is _FROM_ARGS else split_name
     clip_ids = args.clips if clip_ids is _FROM_ARGS else clip_ids
     ids = [c for c in clip_ids.split(",") if c] if clip_ids else None
@@ -138,6 +155,8 @@ def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_
         clips = [reader.load_clip(i) for i in ids]
     else:
         raise TrainingError("give --split or --data-root")
+    if select is not None:
+        clips = [clips[i] for i in select(len(clips))]
     arrays = load_clips(clips, args.max_frames, args.load_workers, depth_dtype=np.float16, frame_stride=frame_stride)
     if split_name and args.width is not None and args.height is not None:  # train below the rendered resolution
         if args.width % 16 or args.height % 16:
@@ -188,15 +207,53 @@ def lr_at(step: int, args, total_steps: float) -> float:
     return args.lr * warm
 
 
-def save_all(folder: Path, model, opt, args, data_cfg, step, rng, vae_dir: Path, extra: dict | None = None) -> None:
-    meta = {"data": dataclasses.asdict(data_cfg), "vae": "vae", "step": step, "train_args": vars(args),
+@dataclasses.dataclass
+class TrainContext:
+    """What a save or a validation needs besides the model: the run's settings and where its data stands."""
+
+    args: argparse.Namespace
+    out: Path
+    info: DistInfo
+    data_cfg: DataConfig
+    vae_dir: Path
+    streams: list
+    rng: np.random.Generator
+
+
+def _stream_states(ctx: TrainContext) -> list[dict]:
+    """Every stream's position, gathered from every rank (collective under torchrun)."""
+    mine = [st.resume_state() for st in ctx.streams]
+    if not ctx.info.distributed:
+        return mine
+    everyone: list = [None] * ctx.info.world
+    torch.distributed.all_gather_object(everyone, mine)
+    return [s for rank_states in everyone for s in rank_states]
+
+
+def save_all(folder: Path, model, opt, ctx: TrainContext, step: int, final: bool = False,
+             extra: dict | None = None) -> None:  # fmt: skip
+    """``opt`` given: the resumable state (``OUT/last`` in one process; ``OUT/dcp`` sharded under torchrun, and at
+    the end also ``OUT/last``). ``opt`` None: the weights alone (``OUT/best``). Collective under torchrun."""
+    args, info = ctx.args, ctx.info
+    meta = {"data": dataclasses.asdict(ctx.data_cfg), "vae": "vae", "step": step, "train_args": vars(args),
             "recipe": {"context_noise": args.context_noise, "geometry_dropout": args.geometry_dropout},
             **(extra or {})}  # fmt: skip
-    save_checkpoint(folder, model, meta)
-    if opt is not None:
-        save_optimizer(folder, opt, {"step": step, "rng": rng.bit_generator.state, "torch_seed": args.seed + step})
+    streams = _stream_states(ctx)
+    data_state = {"streams": streams, "num_streams": len(streams)}
+    if info.distributed and opt is not None:
+        train_state = {**meta, "model": model.cfg.to_dict(), "vae_dir": str(ctx.vae_dir), **data_state}
+        dist_ckpt.save_sharded(ctx.out / "dcp", step, model, opt, train_state, info)
+        if not final:
+            return
+    state = dist_ckpt.full_state_dict(model) if info.distributed else None
+    if not info.is_main:
+        return
+    save_checkpoint(folder, model, meta, state=state)
+    if opt is not None and not info.distributed:
+        save_optimizer(folder, opt, {"step": step, "rng": ctx.rng.bit_generator.state,
+                                     "torch_seed": args.seed + step, **data_state})  # fmt: skip
     if not (folder / "vae").exists():
-        shutil.copytree(vae_dir, folder / "vae", ignore=shutil.ignore_patterns("*.tmp"))
+        shutil.copytree(ctx.vae_dir, folder / "vae", ignore=shutil.ignore_patterns("*.tmp"))
 
 
 # ---------------------------------------------------------------------------------------------- health checks
@@ -244,10 +301,12 @@ def preset_config(args):
     return PRESETS[args.preset](**overrides)
 
 
-def build_or_load_model(args, device):
+def build_or_load_model(args, device, sharded: bool = False):
+    """The model to train: ``OUT/last`` when resuming one process, else ``--init``, else fresh weights (a sharded
+    resume loads its weights after sharding, see :mod:`gac.dist_checkpoint`)."""
     cfg = preset_config(args)
     resume_dir = Path(args.out) / "last"
-    if args.resume and (resume_dir / "config.json").is_file():
+    if args.resume and not sharded and (resume_dir / "config.json").is_file():
         model, _ = load_checkpoint(resume_dir, device)
     elif args.init:
         model, _ = load_checkpoint(Path(args.init), device)
@@ -307,17 +366,41 @@ def train(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
+    info = init_distributed(device.type)
+    if info.distributed and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+    try:
+        return _train(args, out, device, info)
+    finally:
+        close_distributed(info)
 
+
+def _train(args, out: Path, device: torch.device, info: DistInfo) -> dict:
+    if not info.is_main:  # one log for the job; warnings from every rank
+        log.setLevel(logging.WARNING)
+    torch.manual_seed(args.seed)  # the same initial weights on every rank, before sharding
+    rng = np.random.default_rng(args.seed)  # --fixed-sample and validation draws
     data_cfg = data_config(args)
     check_vae_early(Path(args.vae), args)  # one-line errors before minutes of data loading
-    clips = load_training_clips(args)  # before CUDA starts: the loader forks
+    num_clips = []  # every clip of the split, read once the loader knows the count
+
+    def my_clips(n: int) -> list[int]:
+        num_clips.append(n)
+        return clips_to_load(n, info.world, info.rank, args.batch)
+
+    try:
+        clips = load_training_clips(args, select=my_clips)  # before CUDA starts: the loader forks
+        streams = make_streams(num_clips[0], info.world, info.rank, args.batch, args.seed)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
     val_clips = load_training_clips(args, args.val_split, args.val_clips) if args.val_split or args.val_clips else None
-    model = build_or_load_model(args, device)
+    model = build_or_load_model(args, device, sharded=info.distributed)
     cfg = model.cfg
     model.train()
     model.activation_checkpointing = args.activation_checkpointing
+    frozen = freeze_understanding(model) if args.freeze_und else 0
+    if info.distributed:
+        apply_fsdp(model, torch.bfloat16 if device.type == "cuda" else None)
 
     vae_dir = Path(args.vae)
     try:
@@ -335,47 +418,58 @@ def train(args) -> dict:
 
         vcfg = ValConfig(samples=args.val_samples, psnr_clips=args.val_psnr_clips)
         validator = Validator(val_clips, codec, cfg, data_cfg, device, vcfg, args.pack_tokens)
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("model %s (camera %s): %.1fM parameters; %d training clips", args.preset, cfg.camera, n_params / 1e6,
-             len(clips))  # fmt: skip
+    n_params = sum(p.numel() for p in model.parameters())  # DTensors report their full size
+    log.info("model %s (camera %s): %.1fM parameters (%.1fM frozen); %d training clips on rank %d of %d",
+             args.preset, cfg.camera, n_params / 1e6, frozen / 1e6, len(clips), info.rank, info.world)  # fmt: skip
 
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=args.lr, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0)
     step = 0
-    resume_dir = out / "last"
-    if args.resume and (resume_dir / "optimizer.json").is_file():
-        extra = load_optimizer(resume_dir, opt)
+    sharded_root = out / "dcp"
+    if args.resume and info.distributed and dist_ckpt.latest(sharded_root) is not None:
+        state = dist_ckpt.load_sharded(dist_ckpt.latest(sharded_root), model, opt)
+        step = int(state["step"])
+        _restore_streams(streams, state, info)
+        log.info("resumed at step %d from %s (saved on %d ranks, now %d)", step, dist_ckpt.latest(sharded_root),
+                 state["world"], info.world)  # fmt: skip
+    elif args.resume and not info.distributed and (out / "last" / "optimizer.json").is_file():
+        extra = load_optimizer(out / "last", opt)
         step = int(extra["step"])
         rng.bit_generator.state = extra["rng"]
+        _restore_streams(streams, extra, info)
         log.info("resumed at step %d", step)
     # noise tensors are drawn where they are used, so the host never waits on a copy; host draws (plans, t, noise
-    # levels) come from ``rng``
-    noise_gen = torch.Generator(device=device).manual_seed(args.seed + step + 1)
+    # levels) come from each stream's generator
+    noise_gens = [torch.Generator(device=device) for _ in streams]  # reseeded per step: a resume is exact
     dropout = 0.0 if args.fixed_sample else args.geometry_dropout
     fixed_plan = maker.plan(rng, 0.0) if args.fixed_sample else None
 
     on_gpu = device.type == "cuda"
     use_flex = args.attention == "flex" or (args.attention == "auto" and on_gpu and args.pack_tokens > 0)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if on_gpu else torch.autocast("cpu", enabled=False)
-    def samples():
-        """(plan, layout) of every training sample, endlessly (the same one with --fixed-sample)."""
+
+    def samples(stream):
+        """(plan, layout) of every training sample of one stream, endlessly."""
         while True:
-            plan = maker.plan(rng, dropout)
-            yield plan, maker.layout(plan, rng, args.t_shift, args.context_noise)
+            stream.mark()
+            plan = maker.plan(stream.rng, dropout, clip=stream.next_clip())
+            yield plan, maker.layout(plan, stream.rng, args.t_shift, args.context_noise)
 
-    forwards = group_by_budget(samples(), args.pack_tokens)
+    forwards = [group_by_budget(samples(st), args.pack_tokens) for st in streams]
 
-    def next_forward():
-        """One packed forward (:mod:`gac.batch_builder`): one sample, or whole samples up to --pack-tokens."""
+    def next_forward(m: int):
+        """Forward m of this step (:mod:`gac.batch_builder`): one sample, or whole samples up to --pack-tokens."""
         if fixed_plan is not None:  # the same sample, timesteps and noise at every step
             seq = maker.layout(fixed_plan, np.random.default_rng(args.seed + 12345), args.t_shift)
             return maker.build_forward([fixed_plan], [seq], torch.Generator(device=device).manual_seed(args.seed))
         try:
-            group = next(forwards)
+            group = next(forwards[m])
         except ValueError as exc:  # a sample longer than --pack-tokens
             raise TrainingError(str(exc)) from None
-        return maker.build_forward([p for p, _ in group], [q for _, q in group], noise_gen,
+        return maker.build_forward([p for p, _ in group], [q for _, q in group], noise_gens[m],
                                    pad_to=args.pack_tokens if args.pack_tokens > 0 else None)  # fmt: skip
 
+    ctx = TrainContext(args, out, info, data_cfg, vae_dir, streams, rng)
     history, val_history, t_start = [], [], time.perf_counter()
     log_path, val_path = out / "train_log.jsonl", out / "val_log.jsonl"
     watch, best_val = LossWatch(args.warmup), math.inf
@@ -386,10 +480,11 @@ def train(args) -> dict:
         """Read the losses of the pending steps (one GPU sync per --log-every steps, not one per step)."""
         if not pending:
             return
-        values = torch.stack([torch.stack([l, g]) for _, l, g in pending]).float().cpu().tolist()
-        with log_path.open("a") as f:
-            for (rec, _, _), (loss_v, grad_v) in zip(pending, values):
-                rec.update(loss=loss_v, grad_norm=grad_v)
+        values = torch.stack([torch.cat([lt, g[None]]) for _, lt, g in pending]).double().cpu().tolist()
+        with (log_path.open("a") if info.is_main else open(os.devnull, "w")) as f:
+            for (rec, _, _), (loss_sum, tokens_sum, grad_v) in zip(pending, values):
+                loss_v = loss_sum / info.world
+                rec.update(tokens=int(round(tokens_sum)), loss=loss_v, grad_norm=grad_v)
                 if not math.isfinite(loss_v):
                     raise TrainingError(f"loss is {loss_v} at step {rec['step']}; lower --lr or check the data and the VAE")
                 watch.update(rec["step"], loss_v)
@@ -402,7 +497,7 @@ def train(args) -> dict:
 
     while step < args.steps:
         elapsed = time.perf_counter() - t_start
-        if args.time_limit and step > 0 and elapsed > args.time_limit:  # the first step always runs (see below)
+        if args.time_limit and step > 0 and _all_agree(elapsed > args.time_limit, info):  # the first step always runs
             log.info("time limit reached at step %d", step)
             break
         if args.time_limit and step > 20:  # the schedule ends where the time limit will stop training
@@ -411,12 +506,13 @@ def train(args) -> dict:
         for group in opt.param_groups:
             group["lr"] = lr
         total_loss, tokens, t_step = torch.zeros((), device=device), 0, time.perf_counter()
-        for _ in range(args.batch):
-            pk = next_forward()
+        for m in range(args.batch):
+            noise_gens[m].manual_seed(args.seed * 1_000_003 + 7919 * streams[m].stream + step)
+            pk = next_forward(m)
             flex = use_flex or (on_gpu and args.attention == "auto" and pk.inputs.length > 16384)
             total_loss += forward_backward(model, pk, flex, autocast, args.batch)
             tokens += pk.inputs.length
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
+        grad_norm = local_norm(torch.nn.utils.clip_grad_norm_(trainable, args.grad_clip))
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
@@ -429,22 +525,46 @@ def train(args) -> dict:
                     f"{time.perf_counter() - t_step:.0f} s on {device.type}; use a GPU, a smaller preset or a longer "
                     "limit"
                 )
-        rec = {"step": step, "lr": lr, "tokens": tokens, "elapsed_s": round(time.perf_counter() - t_start, 3)}
-        pending.append((rec, total_loss, grad_norm.detach()))
+        rec = {"step": step, "lr": lr, "elapsed_s": round(time.perf_counter() - t_start, 3)}
+        # loss (mean over ranks) and tokens (sum over ranks) in one reduction, read at the next flush
+        loss_tokens = sum_across_ranks(torch.stack([total_loss, torch.tensor(float(tokens), device=device)]), info)
+        pending.append((rec, loss_tokens, grad_norm.detach()))
         if step % args.log_every == 0 or step == 1:
             flush()
         if validator is not None and step % args.val_every == 0:
             flush()
-            best_val = _validate(validator, model, step, rec, val_history, val_path, history, out, opt, args,
-                                 data_cfg, rng, vae_dir, best_val)  # fmt: skip
+            best_val = _validate(validator, model, step, rec, val_history, val_path, history, opt, ctx, best_val)
         if step % args.save_every == 0:
-            save_all(out / "last", model, opt, args, data_cfg, step, rng, vae_dir)
+            save_all(out / "last", model, opt, ctx, step)
     flush()
     if validator is not None and (not val_history or val_history[-1]["step"] != step):
         best_val = _validate(validator, model, step, history[-1] if history else {}, val_history, val_path, history,
-                             out, opt, args, data_cfg, rng, vae_dir, best_val)  # fmt: skip
-    save_all(out / "last", model, opt, args, data_cfg, step, rng, vae_dir)
+                             opt, ctx, best_val)  # fmt: skip
+    save_all(out / "last", model, opt, ctx, step, final=True)
     return {"history": history, "val": val_history, "checkpoint": str(out / "last"), "step": step}
+
+
+def _all_agree(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when any rank says True (the time limit must stop all ranks at the same step)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    if torch.cuda.is_available() and torch.distributed.get_backend() == "nccl":
+        t = t.cuda()
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def _restore_streams(streams, state: dict, info: DistInfo) -> None:
+    """Each stream continues where it was saved; saved with another number of streams, streams restart their
+    epoch from (seed, epoch, stream) (their clips changed with the rank count)."""
+    saved = {int(s["stream"]): s for s in state.get("streams", [])}
+    same_layout = int(state.get("num_streams", -1)) == len(streams) * info.world
+    for st in streams:
+        if same_layout and st.stream in saved:
+            st.restore(saved[st.stream])
+        elif saved:
+            st.epoch = max(int(s["epoch"]) for s in saved.values())
 
 
 def forward_backward(model, pk, flex: bool, autocast, batch: int) -> torch.Tensor:
@@ -457,20 +577,21 @@ def forward_backward(model, pk, flex: bool, autocast, batch: int) -> torch.Tenso
     return loss.detach()
 
 
-def _validate(validator, model, step, rec, val_history, val_path, history, out, opt, args, data_cfg, rng, vae_dir,
-              best_val) -> float:  # fmt: skip
+def _validate(validator, model, step, rec, val_history, val_path, history, opt, ctx: TrainContext, best_val) -> float:
+    """Held-out measurements (every rank runs them on the same samples; rank 0 writes)."""
     from gac.validate import plot_curves
 
     t0 = time.perf_counter()
     val = {"step": step, "elapsed_s": rec.get("elapsed_s", 0.0), **validator.run(model)}
     val["val_seconds"] = round(time.perf_counter() - t0, 2)
     val_history.append(val)
-    with val_path.open("a") as f:
-        f.write(json.dumps(val) + "\n")
-    plot_curves(history, val_history, out / "curves.png")
+    if ctx.info.is_main:
+        with val_path.open("a") as f:
+            f.write(json.dumps(val) + "\n")
+        plot_curves(history, val_history, ctx.out / "curves.png")
     log.info("val step %d: %s", step, ", ".join(f"{k} {v:.4g}" for k, v in val.items() if k not in ("step",)))
     if val["val_loss_image"] < best_val:
-        save_all(out / "best", model, None, args, data_cfg, step, rng, vae_dir, {"val": val})
+        save_all(ctx.out / "best", model, None, ctx, step, extra={"val": val})
         return val["val_loss_image"]
     return best_val
 
