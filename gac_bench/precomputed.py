@@ -17,6 +17,7 @@ import numpy as np
 from gac_bench.api import GenerationRequest, Method
 from gac_bench.datasets.clip import ClipDataError
 from gac_bench.datasets.re10k import IMAGE_SUFFIXES, load_image, resize_crop_image
+from gac_bench.datasets.video import read_video_frames
 
 
 def precomputed_method_spec() -> str:
@@ -40,27 +41,6 @@ def read_clip_frames(frames_dir: Path, clip_id: str) -> np.ndarray:
     if video.is_file():
         return read_video_frames(video, clip_id)
     raise ClipDataError(f"clip {clip_id}: neither {folder}/ nor {video} exists")
-
-
-def read_video_frames(video: Path, clip_id: str) -> np.ndarray:
-    """Every frame of a video file as uint8 RGB (N, H, W, 3), through OpenCV (a dependency already)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise ClipDataError(f"clip {clip_id}: cannot open video {video}")
-    frames = []
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(bgr[..., ::-1])
-    finally:
-        cap.release()
-    if not frames:
-        raise ClipDataError(f"clip {clip_id}: no decodable frame in {video}")
-    return np.ascontiguousarray(np.stack(frames))
 
 
 @dataclass

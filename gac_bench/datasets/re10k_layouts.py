@@ -11,6 +11,10 @@ Layouts detected, first match wins (``<r>`` is the data root itself, or its ``re
     for ``<b>`` = ``<r>`` then the data root. A frames folder holds images named by timestamp
     (``<timestamp_us>.png``, the downloaders' naming) or by index (``0000.jpg`` ...), png or jpg, or a
     ``data.npz`` whose keys are ``<timestamp_us>.jpg`` (the cross_attention_renderer / pixelSplat pipeline).
+    Without a frames folder, one video per clip: ``<id>.mp4`` next to the camera file, or CameraCtrl's
+    ``<b>/video_clips/<yt_id>/<id>.mp4`` (camera files in ``<b>/pose_files``), ``<b>/video_clips/<id>.mp4``,
+    ``<b>/videos/<id>.mp4``; frame i is camera line i when the counts agree, else frames are matched by time
+    (:func:`gac_bench.datasets.video.frame_indices_for_timestamps`), decoded sequentially (frame-exact).
 
 Chunks are preferred when both exist, because they are self-contained. ``Clip.layout`` says which layout and
 which frame naming were found for each clip.
@@ -26,11 +30,13 @@ import numpy as np
 from gac_bench.datasets.clip import Clip, ClipDataError
 from gac_bench.datasets.re10k import IMAGE_SUFFIXES, Re10kRawReader, evaluation_view, parse_camera_file
 from gac_bench.datasets.re10k_chunks import Re10kChunkReader, decode_image_bytes
+from gac_bench.datasets.video import frame_indices_for_timestamps, read_video_frames, video_info
 
 ROOT_SUBDIRS = (".", "re10k", "realestate10k", "RealEstate10K")
-CAMERA_DIRS = ("test", "cameras")
+CAMERA_DIRS = ("test", "cameras", "pose_files")
 FRAME_DIRS = ("test/{id}", "frames/test/{id}", "frames/{id}", "dataset/test/{id}")
 NPZ_NAME = "data.npz"
+VIDEO_PATTERNS = ("{cams}/{id}.mp4", "video_clips/*/{id}.mp4", "video_clips/{id}.mp4", "videos/{id}.mp4")
 
 
 @dataclass(frozen=True)
@@ -93,11 +99,25 @@ class Re10kDataRoot:
     def frames_dir(self, clip_id: str) -> Path | None:
         return next((d for d in self.frame_dir_candidates(clip_id) if d.is_dir()), None)
 
+    def video(self, clip_id: str) -> Path | None:
+        bases = [self.layout.base] + ([self.layout.root] if self.layout.root != self.layout.base else [])
+        for base in bases:
+            for pattern in VIDEO_PATTERNS:
+                rel = pattern.format(id=clip_id, cams=self.layout.location.relative_to(base)
+                                     if self.layout.location.is_relative_to(base) else self.layout.location)
+                hits = sorted(base.glob(rel)) if "*" in rel else [base / rel]
+                hit = next((h for h in hits if h.is_file()), None)
+                if hit is not None:
+                    return hit
+        return None
+
     def has_clip(self, clip_id: str) -> bool:
-        """Cheap presence check (index entry, or camera file and frames folder); contents are not read."""
+        """Cheap presence check (index entry, or camera file and frames folder or video); contents are not read."""
         if self._chunks is not None:
             return self._chunks.has_clip(clip_id)
-        return self.camera_file(clip_id).is_file() and self.frames_dir(clip_id) is not None
+        return self.camera_file(clip_id).is_file() and (
+            self.frames_dir(clip_id) is not None or self.video(clip_id) is not None
+        )
 
     def load_clip(self, clip_id: str) -> Clip:
         try:
@@ -114,9 +134,11 @@ class Re10kDataRoot:
                 f"clip {clip_id}: camera file {cam_file} not found (raw layout under {self.layout.root})"
             )
         frames_dir = self.frames_dir(clip_id)
+        if frames_dir is None and self.video(clip_id) is not None:
+            return self._load_video(clip_id, cam_file, self.video(clip_id))
         if frames_dir is None:
             tried = ", ".join(str(d) for d in self.frame_dir_candidates(clip_id))
-            raise ClipDataError(f"clip {clip_id}: no frames folder for {cam_file}; looked in {tried}")
+            raise ClipDataError(f"clip {clip_id}: no frames folder or <id>.mp4 for {cam_file}; looked in {tried}")
         has_images = any(p.suffix.lower() in IMAGE_SUFFIXES for p in frames_dir.iterdir())
         if not has_images and (frames_dir / NPZ_NAME).is_file():
             return self._load_npz(clip_id, cam_file, frames_dir / NPZ_NAME)
@@ -126,6 +148,27 @@ class Re10kDataRoot:
         naming = "timestamp" if "timestamp" in clip.layout else "index"
         clip.layout = f"re10k-raw (frames named by {naming}, {suffix}, in {frames_dir})"
         return clip
+
+    def _load_video(self, clip_id: str, cam_file: Path, video: Path) -> Clip:
+        cams = parse_camera_file(cam_file, unique_timestamps=True)
+        count, fps = video_info(video, clip_id)
+        decoded: list[np.ndarray] = []  # decoded once, on first use, up to the last frame any line needs
+
+        def all_frames() -> np.ndarray:
+            if not decoded:
+                frames = read_video_frames(video, clip_id, stop=max(count, len(cams.timestamps_us)))
+                decoded.append(frames)
+            return decoded[0]
+
+        def raw_frame(i: int) -> np.ndarray:
+            frames = all_frames()  # the container's count can be approximate: map with the decoded count
+            idx = frame_indices_for_timestamps(cams.timestamps_us, len(frames), fps, video, clip_id)
+            return frames[idx[i]]
+
+        dst_wh = (self.width, self.height)
+        K, frame = evaluation_view(cams, raw_frame, lambda i: f"frame for line {i} of {video}", clip_id, dst_wh)
+        return Clip(clip_id=clip_id, K=K, c2w=cams.c2w, height=self.height, width=self.width, source=str(cam_file),
+                    layout=f"re10k-raw (one video per clip: {video})", _frame_loader=frame)  # fmt: skip
 
     def _load_npz(self, clip_id: str, cam_file: Path, npz_path: Path) -> Clip:
         cams = parse_camera_file(cam_file, unique_timestamps=True)
