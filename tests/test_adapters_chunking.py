@@ -68,3 +68,16 @@ def test_stitch_rejects_a_wrong_frame_count():
 def test_invalid_overlap_is_rejected(overlap):
     with pytest.raises(ValueError):
         plan_chained(64, 25, overlap=overlap)
+
+
+@pytest.mark.parametrize("n", [1, 2, 45, 46, 64, 100, 181])
+def test_held_plan_covers_every_pose_once_and_holds_each_anchor(n):
+    from baselines.upstream.chunking import plan_held
+
+    chunks = plan_held(n, 49, 4)
+    assert coverage(chunks, n).tolist() == [1] * n
+    for k, c in enumerate(chunks):
+        anchor = c.pose_index[0]
+        assert c.pose_index[:4] == (anchor,) * 4 and c.frames_per_call == 49
+        assert anchor == (0 if k == 0 else chunks[k - 1].pose_index[chunks[k - 1].num_real - 1])
+        assert c.owned_global[0] == (0 if k == 0 else anchor + 1)

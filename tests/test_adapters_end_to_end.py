@@ -86,17 +86,23 @@ def test_cameractrl_chains_chunks_resizes_back_and_survives_a_crash(tmp_path, mo
     assert (tmp_path / "crashing-clip" / "upstream" / "chunk_00" / "condition.png").is_file()  # kept for a rerun
 
 
-@pytest.mark.parametrize("cls", [ViewCrafterMethod, Gen3cMethod, SevaMethod, VoyagerMethod], ids=lambda c: c.name)
-def test_adapter_round_trip_through_the_fake_worker(cls, tmp_path):
+def _generate_kept(cls, tmp_path):
+    """One clip through the fake worker, keeping the upstream folders: (frames, request, method)."""
     method = cls({**fake_installation(tmp_path / "install", cls), "keep_upstream": "true"})
     method.setup()
     request = make_request(tmp_path, "clip")
     try:
-        frames = method.generate(request)
+        return method.generate(request), request, method
     finally:
         method._worker.close()
+
+
+@pytest.mark.parametrize("cls", [ViewCrafterMethod, Gen3cMethod, SevaMethod, VoyagerMethod], ids=lambda c: c.name)
+def test_adapter_round_trip_through_the_fake_worker(cls, tmp_path):
+    frames, request, method = _generate_kept(cls, tmp_path)
     assert frames.shape == (64, 352, 640, 3) and frames.dtype == np.uint8
-    assert np.abs(_pose_channel(frames) - np.arange(64)).max() <= 1
+    first = 1 if cls is VoyagerMethod else 0  # Voyager never returns the reference pose: frame 0 is the reference
+    assert np.abs(_pose_channel(frames)[first:] - np.arange(first, 64)).max() <= 1
     scale = json.loads((request.scratch_dir / "upstream" / "scale.json").read_text())
     median = float(np.median(request.reference_depth))
     if cls is ViewCrafterMethod:  # the worker computed the depth-median factor from its own depth
@@ -127,3 +133,28 @@ def test_methods_readiness_comes_from_the_environment(tmp_path, monkeypatch):
     assert VoyagerMethod.check_available({"dry_run": "true"}) is None  # a dry run needs no installation
     monkeypatch.setenv("GAC_BENCH_SEVA_CKPT", str(tmp_path / "nowhere"))
     assert "GAC_BENCH_SEVA_CKPT" in SevaMethod.check_available()
+
+
+def test_voyager_maps_upstreams_45_frames_to_the_new_poses_of_each_call(tmp_path):
+    """Upstream drops decoded frames 0-3 of 49: each call holds its anchor for 4 positions, the 45 frames returned
+    are the call's new poses, and call 1 starts from call 0's frame at pose 45 (the fake emulates upstream)."""
+    frames, request, _ = _generate_kept(VoyagerMethod, tmp_path)
+    chunk_of = frames[:, frames.shape[1] // 2, frames.shape[2] // 2, 1].astype(int)
+    assert (chunk_of[1:46] == 0).all() and (chunk_of[46:] == 1).all()
+    assert np.abs(_pose_channel(frames)[1:] - np.arange(1, 64)).max() <= 1
+    job1 = json.loads((request.scratch_dir / "upstream" / "chunk_01" / "job.json").read_text())["harness"]
+    assert job1["pose_index"][:5] == [45, 45, 45, 45, 46] and job1["upstream_drops_leading"] == 4
+    blue_1 = _source_channel(frames)[46:]
+    assert (np.abs(blue_1 - 45) <= 1).all()  # conditioned on the frame generated at pose 45 (red = 45)
+    job0 = json.loads((request.scratch_dir / "upstream" / "chunk_00" / "job.json").read_text())["harness"]
+    assert job0["want_depth"] == [44]  # pose 45 is returned frame 44 of call 0
+
+
+def test_voyager_refuses_a_frame_count_it_cannot_align():
+    from baselines.upstream.chunking import plan_held
+
+    chunk = plan_held(64, 49, 4)[0]
+    cond = np.zeros((8, 12, 3), np.uint8)
+    assert VoyagerMethod.align_output(chunk, np.ones((45, 8, 12, 3), np.uint8), cond).shape == (49, 8, 12, 3)
+    with pytest.raises(RuntimeError, match="returned 49 frames for chunk 0; .* returns 45"):
+        VoyagerMethod.align_output(chunk, np.ones((49, 8, 12, 3), np.uint8), cond)

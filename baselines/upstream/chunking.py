@@ -5,6 +5,9 @@ Two shapes:
 * ``plan_chained(n, frames_per_call, overlap)``: consecutive calls share ``overlap`` poses. Call k>0 starts at
   the last pose(s) of call k-1 and is conditioned on the frame call k-1 generated there (CameraCtrl,
   ViewCrafter, Voyager). The last call is padded to ``frames_per_call`` by repeating the last pose.
+* ``plan_held(n, frames_per_call, hold)``: chained calls whose first ``hold`` poses all repeat the anchor (the
+  pose of the frame the call is conditioned on), for an upstream that drops its first ``hold`` decoded frames
+  (Voyager): the frames it returns are exactly the call's new poses. Consecutive calls share the anchor pose.
 * ``plan_single(n, frame_count)``: one call with the whole trajectory, padded to ``frame_count`` poses by
   repeating the last pose (GEN3C's 120k+1 rule, SEVA's any-count call).
 
@@ -74,6 +77,26 @@ def plan_chained(num_frames: int, frames_per_call: int, overlap: int = 1) -> lis
         covered = real[-1] + 1
         start = start + frames_per_call - overlap
     return chunks
+
+
+def plan_held(num_frames: int, frames_per_call: int, hold: int) -> list[Chunk]:
+    """Chained calls of ``hold`` anchor poses then ``frames_per_call - hold`` new poses; the last is padded.
+
+    Call 0's anchor is pose 0 (the reference): it owns pose 0 through its last held frame (the caller fills the
+    held frames with the condition image). Call k>0's anchor is call k-1's last pose, owned by call k-1."""
+    if num_frames < 1:
+        raise ValueError("a trajectory needs at least one pose")
+    if not 1 <= hold < frames_per_call:
+        raise ValueError(f"hold must be in [1, frames_per_call), got {hold} and {frames_per_call}")
+    chunks, anchor = [], 0
+    while True:
+        new = list(range(anchor + 1, min(anchor + 1 + frames_per_call - hold, num_frames)))
+        real = [anchor] * hold + new
+        keep_from = hold - 1 if not chunks else hold
+        chunks.append(Chunk(len(chunks), _padded(real, frames_per_call), len(real), keep_from))
+        if not new or new[-1] == num_frames - 1:
+            return chunks
+        anchor = new[-1]
 
 
 def plan_single(num_frames: int, frame_count: int) -> list[Chunk]:

@@ -22,6 +22,9 @@ from baselines.upstream.conventions import scale_translations, w2c_relative_to_f
 
 NATIVE_WH = (768, 512)
 FRAMES_PER_CALL = 49
+# HunyuanVideoPipeline.__call__ (i2v_mode, i2v_condition_type "latent_concat", Voyager's default) returns
+# image[:, :, 4:]: decoded frames 4..48 of the 49 condition poses, so 45 frames per call
+UPSTREAM_DROPPED_FRAMES = 4
 
 
 def voyager_cameras(c2w_opencv: np.ndarray, factor: float) -> np.ndarray:

@@ -1,8 +1,9 @@
 """``voyager``: HunyuanWorld-Voyager (Tencent-Hunyuan/HunyuanWorld-Voyager) through a resident worker.
 
 Per clip: the reference is brought to 768x512 (K follows); its depth (MoGe in the worker, or the dataset's)
-is unprojected with the harness K and rendered along the trajectory into Voyager's condition files; chunks of
-49 poses are chained with one shared pose (last chunk padded by repeating pose N-1). Chunk k>0 starts from
+is unprojected with the harness K and rendered along the trajectory into Voyager's condition files. Upstream's
+pipeline returns 45 frames per 49-pose call (it drops decoded frames 0-3), so each call holds its anchor pose for 4
+positions, then 45 new poses (``plan_held``; last chunk padded by repeating pose N-1). Chunk k>0 starts from
 the RGB and depth Voyager generated at the shared pose: that depth is de-normalised with the frame's
 ``depth_range``, unprojected and merged into the point cloud before rendering the chunk. See README.md.
 """
@@ -20,7 +21,7 @@ from gac_bench.api import GenerationRequest, UnsupportedRequest
 from gac_bench.registry import register_method
 
 from baselines.upstream import files
-from baselines.upstream.chunking import Chunk, plan_chained, stitch
+from baselines.upstream.chunking import Chunk, plan_held, stitch
 from baselines.upstream.conventions import median_positive, scale_translations, w2c_relative_to_first
 from baselines.upstream.method import ClipContext, UpstreamConfig, UpstreamInfo, UpstreamMethod
 from baselines.upstream.scale import resolve_factor, scale_spec
@@ -99,7 +100,7 @@ class VoyagerMethod(UpstreamMethod):
             native=native,
             image_native=native.to_native.image(request.reference_image),
             K_native=native.to_native.K(request.K),
-            chunks=plan_chained(request.num_frames, convert.FRAMES_PER_CALL, overlap=1),
+            chunks=plan_held(request.num_frames, convert.FRAMES_PER_CALL, hold=convert.UPSTREAM_DROPPED_FRAMES),
             scale=scale,
             record={"depth_source": self.config.depth_source, "prompt": self.prompt_for(request.clip_id)},
             data={"w2c_rel": w2c_relative_to_first(request.c2w)},
@@ -153,15 +154,17 @@ class VoyagerMethod(UpstreamMethod):
         }
         later = [c for c in ctx.chunks if c.index == chunk.index + 1]
         # the next call starts from this call's frame at its first pose: ask for that frame's generated depth
-        want = [chunk.pose_index.index(later[0].pose_index[0])] if later else []
-        harness = dict(self.harness_section(ctx, chunk, image), want_depth=want)
+        drop = convert.UPSTREAM_DROPPED_FRAMES
+        want = [chunk.pose_index.index(later[0].pose_index[0]) - drop] if later else []  # index among returned frames
+        harness = dict(self.harness_section(ctx, chunk, image), want_depth=want, upstream_drops_leading=drop)
         return files.write_json(folder / "job.json", {"harness": harness, "upstream": upstream})
 
     def grow_cloud(self, ctx: ClipContext, chunk: Chunk, frames: np.ndarray) -> None:
         """Add the generated frame at chunk k's first pose (RGB + de-normalised depth) to the point cloud."""
         prev = ctx.chunks[chunk.index - 1]
-        local = prev.pose_index.index(chunk.pose_index[0])
-        d_norm = np.load(ctx.chunk_dir(prev) / "output" / f"depth_{local:04d}.npy", allow_pickle=False)
+        local = prev.pose_index.index(chunk.pose_index[0])  # position in the call; returned frames start at hold
+        returned = local - convert.UPSTREAM_DROPPED_FRAMES
+        d_norm = np.load(ctx.chunk_dir(prev) / "output" / f"depth_{returned:04d}.npy", allow_pickle=False)
         depth_z = render.denormalise_depth(d_norm, ctx.data["ranges"][prev.index][local])
         w2c = scale_translations(ctx.data["w2c_rel"][chunk.pose_index[0]], ctx.data["factor"])
         c2w = cameras.invert_rigid(w2c)
@@ -188,20 +191,29 @@ class VoyagerMethod(UpstreamMethod):
         for chunk in ctx.chunks:
             if chunk.index > 0:
                 self.grow_cloud(ctx, chunk, outputs[-1])
-            job = self.write_chunk(ctx, chunk, self.condition_for(ctx, chunk, outputs))
+            condition = self.condition_for(ctx, chunk, outputs)
+            job = self.write_chunk(ctx, chunk, condition)
             self.fresh_output(ctx, chunk)
             reply = self._worker.call({"op": "generate", "job": str(job)}, log_path=up_dir / "worker.log")
-            frames = self.read_output(ctx, chunk, reply)
-            if len(frames) != chunk.frames_per_call:
-                raise RuntimeError(
-                    f"Voyager returned {len(frames)} frames for {chunk.frames_per_call} condition frames; how its "
-                    "output aligns with the poses is unverified (see baselines/voyager/README.md, 'Frame count')"
-                )
-            outputs.append(frames)
+            outputs.append(self.align_output(chunk, self.read_output(ctx, chunk, reply), condition))
         self._record_scale(ctx, [ctx.data["factor"]])
         frames = ctx.native.frames_to_protocol(stitch(ctx.chunks, outputs, request.num_frames))
         self.clean_up(ctx)
         return frames
+
+    @staticmethod
+    def align_output(chunk: Chunk, frames: np.ndarray, condition: np.ndarray) -> np.ndarray:
+        """Upstream's 45 frames are the call's positions 4..48 (its new poses); positions 0..3 hold the anchor pose,
+        whose frame is the condition image: put it there so frame i of the result is position i of the call."""
+        drop = convert.UPSTREAM_DROPPED_FRAMES
+        if len(frames) != chunk.frames_per_call - drop:
+            raise RuntimeError(
+                f"Voyager returned {len(frames)} frames for chunk {chunk.index}; its latent_concat pipeline returns "
+                f"{chunk.frames_per_call - drop} for {chunk.frames_per_call} condition frames (see "
+                "baselines/voyager/README.md, 'Frame count')"
+            )
+        held = np.repeat(condition[None].astype(frames.dtype), drop, axis=0)
+        return np.concatenate([held, frames])
 
     def _dry_run(self, ctx: ClipContext) -> np.ndarray:
         if "factor" in ctx.data:

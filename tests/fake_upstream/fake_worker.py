@@ -70,7 +70,10 @@ def _generate(model: dict, job: dict) -> dict:
     out = Path(h["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     blue = _condition_value(h.get("condition_image"))
-    for local, pose in enumerate(h["pose_index"]):
+    # Voyager's pipeline (latent_concat) returns decoded frames 4.. only; the adapter states it expects that
+    drop = int(h.get("upstream_drops_leading", 0))
+    returned = h["pose_index"][drop:]
+    for local, pose in enumerate(returned):
         frame = np.zeros((height, width, 3), np.uint8)
         frame[..., 0], frame[..., 1], frame[..., 2] = pose % 256, h["chunk"], blue
         Image.fromarray(frame).save(out / h["frame_pattern"].format(local), compress_level=1)
@@ -80,7 +83,7 @@ def _generate(model: dict, job: dict) -> dict:
     factor = scale.get("factor")
     if scale.get("policy") == "depth-median":
         factor = FAKE_DEPTH / scale["harness_median_depth"]
-    return {"frames_dir": str(out), "num_frames": len(h["pose_index"]), "translation_scale": factor}
+    return {"frames_dir": str(out), "num_frames": len(returned), "translation_scale": factor}
 
 
 def handle(model: dict, message: dict) -> dict:
