@@ -74,7 +74,7 @@ class DataStream:
         self.rng.bit_generator.state = state["rng"]
 
 
-def rank_streams(num_clips: int, world: int, rank: int, batch: int) -> list[int]:
+def rank_streams(rank: int, batch: int) -> list[int]:
     """The stream ids of one rank's forwards."""
     return [rank * batch + m for m in range(batch)]
 
@@ -82,11 +82,11 @@ def rank_streams(num_clips: int, world: int, rank: int, batch: int) -> list[int]
 def clips_to_load(num_clips: int, world: int, rank: int, batch: int) -> list[int]:
     """Global indices of the clips a rank reads: the union of its streams' shards, ascending."""
     S = world * batch
-    return sorted(i for s in rank_streams(num_clips, world, rank, batch) for i in stream_clips(num_clips, S, s))
+    return sorted(i for s in rank_streams(rank, batch) for i in stream_clips(num_clips, S, s))
 
 
 def make_streams(num_clips: int, world: int, rank: int, batch: int, seed: int) -> list[DataStream]:
     S = world * batch
     loaded = clips_to_load(num_clips, world, rank, batch)
     local = {g: i for i, g in enumerate(loaded)}
-    return [DataStream(s, stream_clips(num_clips, S, s), seed, local) for s in rank_streams(num_clips, world, rank, batch)]
+    return [DataStream(s, stream_clips(num_clips, S, s), seed, local) for s in rank_streams(rank, batch)]

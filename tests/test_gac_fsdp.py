@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from gac.streams import clips_to_load, epoch_order, make_streams, stream_clips
 
