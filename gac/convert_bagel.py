@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -88,6 +89,29 @@ def config_from_bagel(folder: Path, use_cga: bool = True, max_latent_size: int =
     )  # fmt: skip
 
 
+def prompt_tokens(folder: Path, vocab_size: int) -> tuple:
+    """GaC's fixed prompts as Bagel's own tokenizer splits them (``tokenizer.json``, Qwen2.5's format, read with
+    the ``tokenizers`` library that transformers' fast tokenizer wraps): ((text, ids), ...)."""
+    from gac.sequence import PROMPTS
+
+    path = Path(folder) / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: Bagel's tokenizer (shipped with BAGEL-7B-MoT) is needed so the "
+                                "prompts reach the model as the tokens it was trained on")  # fmt: skip
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise RuntimeError("reading Bagel's tokenizer needs the tokenizers package: pip install tokenizers") from None
+    tok = Tokenizer.from_file(str(path))
+    out = []
+    for text in PROMPTS.values():
+        ids = tok.encode(text, add_special_tokens=False).ids
+        if not ids or max(ids) >= vocab_size:
+            raise ValueError(f"{path} gives {text!r} the ids {ids}, outside the model's vocabulary of {vocab_size}")
+        out.append((text, tuple(ids)))
+    return tuple(out)
+
+
 def bagel_weight_files(folder: Path) -> list[Path]:
     folder = Path(folder)
     if (folder / "ema.safetensors").is_file():
@@ -105,6 +129,7 @@ def convert(
     """Build GaC on the meta device and fill it from the Bagel folder, one tensor at a time."""
     folder = Path(folder)
     cfg = config_from_bagel(folder, use_cga, max_latent_size)
+    cfg = replace(cfg, prompt_tokens=prompt_tokens(folder, cfg.vocab_size))
     with torch.device("meta"):
         model = GaCModel(cfg)
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}

@@ -66,10 +66,16 @@ class GaCConfig:
     vision_start_id: int = 258
     vision_end_id: int = 259
     init_std: float = 0.02
+    prompt_tokens: tuple = ()
+    """The fixed prompts (``<Image>``, ...) as the base model's tokenizer splits them: ((text, (ids...)), ...);
+    written by :mod:`gac.convert_bagel` from Bagel's Qwen2.5 tokenizer. Empty: byte-level ids (small presets)."""
 
     def __post_init__(self):
         if self.camera not in CAMERA_MODES:
             raise ValueError(f"camera must be one of {CAMERA_MODES}, got {self.camera!r}")
+        # JSON gives lists: keep the config hashable and comparable
+        tokens = tuple((str(text), tuple(int(i) for i in ids)) for text, ids in self.prompt_tokens)
+        object.__setattr__(self, "prompt_tokens", tokens)
 
     @property
     def use_cga(self) -> bool:

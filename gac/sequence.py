@@ -10,7 +10,8 @@ advances); generated items are packed noisy (NOISE split, own t, loss, RoPE id n
 same RoPE id so that later tokens condition on the clean copy (the last item of a sequence needs no clean copy).
 Geometry dropout removes an auxiliary item together with its prompt; the remaining RoPE ids stay contiguous.
 
-Prompt text is tokenised byte by byte: byte b -> its rank in the GPT-2/Qwen2 byte-level alphabet, which is the
+A model converted from Bagel carries its prompts as Bagel's Qwen2.5 tokenizer splits them
+(``GaCConfig.prompt_tokens``); otherwise prompt text is tokenised byte by byte: byte b -> its rank in the GPT-2/Qwen2 byte-level alphabet, which is the
 Qwen2.5 vocabulary id of that single-byte token (ids 0..255), so the same ids are valid for the 7B vocabulary
 (a non-merged but legal tokenisation) and for the small presets' 260-token vocabulary.
 """
@@ -46,8 +47,11 @@ _BYTE_RANK = _byte_ranks()
 
 
 def encode_text(text: str, cfg: GaCConfig) -> list[int]:
-    """``[bos] + byte ids + [eos]`` (Bagel packs every text segment between <|im_start|> and <|im_end|>)."""
-    return [cfg.bos_id] + [_BYTE_RANK[b] for b in text.encode("utf-8")] + [cfg.eos_id]
+    """``[bos] + ids + [eos]`` (Bagel packs every text segment between <|im_start|> and <|im_end|>): the base
+    model's own token ids where the config carries them (a model converted from Bagel), else byte ids."""
+    ids = dict(cfg.prompt_tokens).get(text)
+    body = list(ids) if ids is not None else [_BYTE_RANK[b] for b in text.encode("utf-8")]
+    return [cfg.bos_id] + body + [cfg.eos_id]
 
 
 # ---------------------------------------------------------------------------------------------- builder

@@ -60,7 +60,29 @@ def bagel_dir(tmp_path):
            # test-only: the tiny vocabulary's special ids (a real llm_config.json has none; Qwen2.5's are used)
            "bos_id": 256, "eos_id": 257, "vision_start_id": 258, "vision_end_id": 259}  # fmt: skip
     (tmp_path / "llm_config.json").write_text(json.dumps(llm))
+    write_qwen_style_tokenizer(tmp_path)
     return tmp_path, model
+
+
+def write_qwen_style_tokenizer(folder):
+    """A tokenizer folder in Qwen2.5's format (tokenizer.json: byte-level BPE behind Qwen2's split regex, with
+    <|im_start|>/<|im_end|> as added tokens; tokenizer_config.json naming Qwen2Tokenizer), trained tiny."""
+    tk = pytest.importorskip("tokenizers")
+    tok = tk.Tokenizer(tk.models.BPE())
+    qwen_split = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+                  r"\s*[\r\n]+|\s+(?!\S)|\s+")  # fmt: skip
+    tok.pre_tokenizer = tk.pre_tokenizers.Sequence([
+        tk.pre_tokenizers.Split(tk.Regex(qwen_split), behavior="isolated"),
+        tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])  # fmt: skip
+    tok.decoder = tk.decoders.ByteLevel()
+    trainer = tk.trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                     initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet())  # fmt: skip
+    tok.train_from_iterator(["<Image> <Geometry> <Warped> an image of a room, its geometry"] * 50, trainer)
+    tok.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "Qwen2Tokenizer",
+                                                              "bos_token": None, "eos_token": "<|im_end|>"}))
+    return tk.Tokenizer.from_file(str(folder / "tokenizer.json"))
 
 
 def test_names_map_and_vit_is_dropped():
@@ -100,4 +122,30 @@ def test_missing_tensor_is_reported(bagel_dir):
     del state["language_model.model.layers.1.mlp_moe_gen.up_proj.weight"]
     save_file(state, str(folder / "ema.safetensors"))
     with pytest.raises(ValueError, match="lacks 1 tensors"):
+        convert(folder, dtype=torch.float32)
+
+
+def test_prompts_use_bagels_own_tokens_not_bytes(bagel_dir, tmp_path):
+    from gac.batch_builder import LayoutBuilder
+    from gac.sequence import PROMPTS, encode_text
+
+    folder, _ = bagel_dir
+    tok = write_qwen_style_tokenizer(folder)
+    model = convert(folder, dtype=torch.float32)
+    for text in PROMPTS.values():
+        ids = tok.encode(text, add_special_tokens=False).ids
+        assert len(ids) < len(text.encode())  # merged tokens, not one per byte
+        assert encode_text(text, model.cfg) == [model.cfg.bos_id, *ids, model.cfg.eos_id]
+        assert encode_text(text, gac_tiny()) != encode_text(text, model.cfg)  # small presets keep bytes
+    builder = LayoutBuilder(model.cfg, (2, 4))
+    assert builder.prompt_ids["image"].tolist() == encode_text("<Image>", model.cfg)
+    main([str(folder), str(tmp_path / "gac"), "--vae", str(tmp_path / "vae"), "--dtype", "fp32"])
+    reloaded, _ = load_checkpoint(tmp_path / "gac")
+    assert reloaded.cfg.prompt_tokens == model.cfg.prompt_tokens and reloaded.cfg == model.cfg
+
+
+def test_bagel_folder_without_tokenizer_is_refused(bagel_dir):
+    folder, _ = bagel_dir
+    (folder / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json not found: Bagel's tokenizer"):
         convert(folder, dtype=torch.float32)
