@@ -226,7 +226,10 @@ class Re10kRawReader:
             depth_root = Path(self.depth_dir) / clip_id
 
             def depth(i: int) -> np.ndarray:
-                d = load_depth(depth_root / f"{paths[i].stem}.npy", clip_id)
+                path = depth_root / f"{paths[i].stem}.npy"  # named like the frame, or by its timestamp
+                if not path.is_file() and (depth_root / f"{int(cams.timestamps_us[i])}.npy").is_file():
+                    path = depth_root / f"{int(cams.timestamps_us[i])}.npy"
+                d = load_depth(path, clip_id)
                 # nearest keeps depth edges sharp; never average depths across an occlusion boundary
                 return resize_crop_image(d, dst_wh, resample=Image.NEAREST)
 
