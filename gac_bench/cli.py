@@ -247,6 +247,31 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
 
 
 @main.command()
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: <runs-dir>/report.html.")
+@click.option("--clips", default=None, help="Comma-separated clip ids to show as frame strips (default: the first).")
+@click.option("--frames", default="1,16,32,48,63", show_default=True, help="Frame indices of the strips.")
+def report(runs_dir: Path, out: Path | None, clips: str | None, frames: str) -> None:
+    """One self-contained HTML page: leaderboards, per-frame curves with CI bands, frame strips, provenance."""
+    from gac_bench.report import build_report
+    from gac_bench.records import write_text_atomic
+
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+    try:
+        idx = tuple(int(f) for f in frames.split(",") if f.strip())
+    except ValueError:
+        _fail(f"--frames {frames!r}: expected comma-separated frame indices")
+    try:
+        page = build_report(runs_dir, [c for c in clips.split(",") if c] if clips else None, idx)
+    except ValueError as exc:
+        _fail(str(exc), code=1)
+    path = out or runs_dir / "report.html"
+    write_text_atomic(path, page)
+    click.echo(f"wrote {path} ({len(page) / 1e6:.1f} MB)")
+
+
+@main.command()
 def methods() -> None:
     """List methods: name, summary, and whether they can run here."""
     from tabulate import tabulate
