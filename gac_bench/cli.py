@@ -232,7 +232,7 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     per_frame = curves.collect_curves(runs_dir)
     click.echo(f"wrote {curves.write_curves(runs_dir, per_frame)}", err=True)
     if plots:
-        for path in curves.plot_curves(per_frame, runs_dir / "plots"):
+        for path in curves.plot_curves(runs_dir, runs_dir / "plots"):
             click.echo(f"wrote {path}", err=True)
     if paper:
         from gac_bench.paper_tables import paper_comparison

@@ -336,16 +336,55 @@ def to_json(rows: list[Row], protocol: Protocol = PAPER_V1) -> str:
                       indent=1, allow_nan=False, default=str)
 
 
+LOWER_IS_BETTER = ("lpips", "fid", "r_err", "t_err")
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def _best(group: list[Row], col: str) -> float | None:
+    values = [round(r.cells[col].mean, DIGITS[col]) for r in group if r.cells[col] is not None]
+    if len(values) < 2:  # one value is not "best" of anything
+        return None
+    return min(values) if col in LOWER_IS_BETTER else max(values)
+
+
 def to_latex(rows: list[Row]) -> str:
+    """One ``table`` per (split, trajectory, subset): caption, label, the best value of each column in bold
+    (among rows that have it, at the printed precision), missing values as -- with lettered footnotes."""
     lines = []
     for (split, traj, subset), group in _groups(rows).items():
-        lines += [f"% {split} / {traj} / {subset}", "\\begin{tabular}{l" + "c" * len(COLUMNS) + "c}", "\\toprule"]
+        notes: dict[str, str] = {}
+        label = "tab:gacbench-" + "-".join(x.replace("_", "-") for x in (split, traj, subset))
+        scored = sorted({r.scored for r in group})
+        caption = (f"{latex_escape(split)}, {latex_escape(traj)} trajectory" + ("" if subset == "all" else
+                   f", {latex_escape(subset)} frames") + f": mean over {'/'.join(map(str, scored))} clips "
+                   "(95\% bootstrap intervals in the CSV).")  # fmt: skip
+        lines += [f"\\begin{{table}}[t]\\centering\\caption{{{caption}}}\\label{{{label}}}",
+                  "\\begin{tabular}{l" + "c" * len(COLUMNS) + "c}", "\\toprule"]  # fmt: skip
         heads = [HEADERS[c].replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$").replace("_", "\\_") for c in COLUMNS]
         lines.append("Method & " + " & ".join(heads) + " & Coverage \\\\ \\midrule")
+        best = {c: _best(group, c) for c in COLUMNS}
         for r in group:
-            vals = [_fmt(r.cells[c], c, with_ci=False) for c in COLUMNS]
-            lines.append(f"{r.method} & " + " & ".join(vals) + f" & {r.scored}/{r.total} \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", ""]
+            vals = []
+            for c in COLUMNS:
+                cell = r.cells[c]
+                if cell is None:
+                    why = r.notes.get(c, "not computed")
+                    mark = notes.setdefault(why, chr(ord("a") + len(notes)))
+                    vals.append(f"--\\textsuperscript{{{mark}}}")
+                    continue
+                text = _fmt(cell, c, with_ci=False)
+                vals.append(f"\\textbf{{{text}}}" if best[c] is not None and round(cell.mean, DIGITS[c]) == best[c] else text)
+            lines.append(f"{latex_escape(r.method)} & " + " & ".join(vals) + f" & {r.scored}/{r.total} \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}"]
+        if notes:
+            items = "; ".join(f"\\textsuperscript{{{m}}} {latex_escape(why)}" for why, m in notes.items())
+            lines.append(f"\\par\\footnotesize {items}")
+        lines += ["\\end{table}", ""]
     return "\n".join(lines)
 
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from gac_bench import leaderboard
 from gac_bench.leaderboard import COLUMNS, HEADERS, Row
-from gac_bench.curves import PER_FRAME_COLUMNS
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -72,56 +71,18 @@ def tables_html(rows: list[Row]) -> str:
     return "\n".join(parts)
 
 
-def per_frame_values(runs_dir: Path, split: str, trajectory: str, method: str, metric: str) -> np.ndarray:
-    """(clips, frames) per-frame values of one metric (NaN where missing)."""
-    rows = []
-    for rec in leaderboard.read_method_records(Path(runs_dir) / split / trajectory / method):
-        entry = rec.metrics.get("metrics", {}).get(metric, {}) if rec.ok else {}
-        if entry.get("status") == "ok":
-            rows.append([np.nan if v is None else v for v in entry["per_frame"]])
-    return np.array(rows, dtype=np.float64)
-
-
 def curves_html(runs_dir: Path, rows: list[Row]) -> str:
-    """Per (split, trajectory): a panel per metric, mean over clips with a 95% t-interval band, n in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """The per-frame figures of :func:`gac_bench.curves.draw_figure`, inlined."""
     import matplotlib.pyplot as plt
-    from scipy import stats
+
+    from gac_bench.curves import draw_figure
 
     parts = []
     for split, traj in sorted({(r.split, r.trajectory) for r in rows}):
         methods = sorted({r.method for r in rows if r.split == split and r.trajectory == traj})
-        data = {(metric, m): per_frame_values(runs_dir, split, traj, m, metric)
-                for metric in PER_FRAME_COLUMNS for m in methods}  # fmt: skip
-        panels = [metric for metric in PER_FRAME_COLUMNS if any(data[metric, m].size for m in methods)]
-        if not panels:
+        fig = draw_figure(runs_dir, split, traj, methods)
+        if fig is None:
             continue
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
-        for ax, metric in zip(axes[0], panels):
-            for method in methods:
-                v = data[metric, method]
-                if v.size == 0:
-                    continue
-                n = np.isfinite(v).sum(0)
-                keep = n > 0
-                filled = np.where(np.isfinite(v), v, 0.0)
-                mean = filled.sum(0) / np.maximum(n, 1)
-                sd = np.sqrt(((filled - mean) ** 2 * np.isfinite(v)).sum(0) / np.maximum(n - 1, 1))
-                half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1))
-                x = np.arange(v.shape[1])[keep]
-                line = ax.plot(x, mean[keep], linewidth=1.3, label=f"{method} (n={int(n.max())})")[0]
-                if len(v) > 1:
-                    ax.fill_between(x, (mean - half)[keep], (mean + half)[keep], color=line.get_color(), alpha=0.15)
-            if traj == "forth-and-back":
-                ax.axvline(31.5, color="grey", linestyle=":", linewidth=1, label="turn (frame 31.5)")
-            ax.set_title(HEADERS.get(metric, metric))
-            ax.set_xlabel("frame")
-            ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"{split} · {traj}: mean over clips, 95% band")
-        fig.tight_layout()
         parts.append(f'<h3>{html.escape(f"{split} · {traj}")}</h3><img alt="per-frame curves" src="{_png_uri(fig)}">')
         plt.close(fig)
     return "\n".join(parts)

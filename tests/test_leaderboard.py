@@ -60,8 +60,17 @@ def test_curves_and_plots(runs, tmp_path):
     assert sorted(fb.frame) == list(range(1, 64))
     # frame 63 of forth-and-back has frame 0's ground truth: identity is pixel-exact there
     assert fb[fb.frame == 63]["mean"].item() == pytest.approx(58.92, abs=0.01)
-    paths = curves.plot_curves(table, tmp_path / "plots")
+    paths = curves.plot_curves(runs, tmp_path / "plots")
     assert len(paths) == 2 and all(p.stat().st_size > 10_000 for p in paths)
+    # the capped loop-closure frame does not squash the PSNR axis; bands come from the per-clip values
+    fig = curves.draw_figure(runs, *sorted({(s, t) for s, t in zip(table.split, table.trajectory)})[-1], ["identity"])
+    psnr_ax = fig.axes[0]
+    assert psnr_ax.get_ylim()[1] < 50 and any("off scale: 58.9" in t.get_text() for t in psnr_ax.texts)
+    assert psnr_ax.get_ylabel() == "PSNR (dB)" and "n=" in psnr_ax.get_legend_handles_labels()[1][0]
+    v = curves.per_frame_values(runs, table.split.iloc[0], "forth-and-back", "identity", "psnr")
+    mean, half, n = curves.mean_and_band(v)
+    assert (n[1:] == v.shape[0]).all() and np.isfinite(half[1:]).all()
+    np.testing.assert_allclose(mean[1:], np.nanmean(v[:, 1:], 0))
 
 
 def test_paper_comparison_puts_reproduced_rows_under_paper_rows():
@@ -96,3 +105,23 @@ def test_bootstrap_ci_is_the_95_percent_percentile_interval_of_scipy():
                     random_state=np.random.default_rng(4)).confidence_interval  # fmt: skip
     width = ref.high - ref.low
     assert abs(low - ref.low) < 0.03 * width and abs(high - ref.high) < 0.03 * width
+
+
+def test_latex_has_caption_label_bold_best_and_footnotes():
+    from gac_bench.leaderboard import Cell, Row
+
+    def row(method, psnr, lpips, r_err):
+        cells = {"psnr": Cell(psnr, psnr - 1, psnr + 1, 3), "ssim": None, "lpips": Cell(lpips, lpips, lpips, 3),
+                 "fid": None, "r_err": Cell(r_err, r_err, r_err, 3), "t_err": None}  # fmt: skip
+        notes = {"ssim": "not computed", "fid": "needs 50% of frames", "t_err": "not computed"}
+        return Row("synthroom", "dataset", "all", method, cells, notes, 3, 8)
+
+    tex = leaderboard.to_latex([row("gac_v2#1", 20.0, 0.30, 0.030), row("identity", 14.0, 0.50, 0.010)])
+    assert "\\caption{synthroom, dataset trajectory: mean over 3 clips" in tex
+    assert "\\label{tab:gacbench-synthroom-dataset-all}" in tex and tex.count("\\begin{table}") == 1
+    gac, ident = [l for l in tex.splitlines() if l.startswith(("gac", "identity"))]
+    assert gac.startswith("gac\\_v2\\#1 & \\textbf{20.00}")  # escaped name; higher PSNR is better
+    assert "\\textbf{0.300}" in gac and "\\textbf{0.500}" not in ident  # lower LPIPS is better
+    assert "\\textbf{0.010}" in ident and "\\textbf{0.030}" not in gac  # lower R_err is better
+    assert "--\\textsuperscript{a}" in gac and "--\\textsuperscript{b}" in gac
+    assert "\\textsuperscript{b} needs 50\\% of frames" in tex  # footnote kept, % escaped
