@@ -9,7 +9,7 @@
 #          with the best held-out first-grid PSNR (synthroom-val) evaluated on synthroom, RGB-only on 8 rooms and
 #          with geometry generated on 4, in sharded processes
 #   nogrid1  1 GPU, about 22 minutes: data, the globally scaled VAE, the recipe with one view per frame (--no-grid,
-#          ten times faster to learn than grids from scratch, results/gac/README.md) for 720 s, evaluation, pack
+#          ten times faster to learn than grids from scratch, results/gac/README.md) for 600 s, evaluation, pack
 #   nogrid2  2 GPUs: the same, CGA on GPU 0 and addition on GPU 1 on the same budget
 # Longer than one device command (10 minutes): start it detached and wait for it in a second command, e.g.
 #   1st: export WORK=/tmp/gac; mkdir -p $WORK/logs; setsid nohup bash benchmarks/gac_synthroom_plan.sh main2 \
@@ -66,13 +66,15 @@ search1)
 nogrid1|nogrid2)
   $S setup && $S render
   VAE_NORM=global $S vae g32 32 256 4 ${VAE_S:-100} 0
-  $S gac nogrid g32 0 ${GAC_S:-720} $COMMON $RECIPE --no-grid &
-  [ "$plan" = nogrid2 ] && $S gac nogrid_add g32 1 ${GAC_S:-720} $COMMON $RECIPE --no-grid --camera add &
+  $S gac nogrid g32 0 ${GAC_S:-600} $COMMON $RECIPE --no-grid &
+  [ "$plan" = nogrid2 ] && $S gac nogrid_add g32 1 ${GAC_S:-600} $COMMON $RECIPE --no-grid --camera add &
   wait
+  # geometry skipped on all 8 rooms, generated (variant #1) on rooms 0-3: six processes share the GPU(s)
   SHARDS=4 $S eval nogrid 0 ${CLIPS:-$ALL} &
-  if [ "$plan" = nogrid2 ]; then SHARDS=4 $S eval nogrid+geo 1 ${CLIPS:-$ALL} emit_geometry=true & fi
+  geo_gpu=0
+  [ "$plan" = nogrid2 ] && geo_gpu=1
+  SHARDS=2 $S eval nogrid+geo $geo_gpu room00,room01,room02,room03 emit_geometry=true &
   wait
-  [ "$plan" = nogrid1 ] && SHARDS=4 $S eval nogrid+geo 0 ${CLIPS:-$ALL} emit_geometry=true
   ;;
 esac
 echo "plan $plan done $(date -u +%FT%TZ)"
