@@ -238,8 +238,10 @@ def save_all(folder: Path, model, opt, ctx: TrainContext, step: int, final: bool
     meta = {"data": dataclasses.asdict(ctx.data_cfg), "vae": "vae", "step": step, "train_args": vars(args),
             "recipe": {"context_noise": args.context_noise, "geometry_dropout": args.geometry_dropout},
             **(extra or {})}  # fmt: skip
-    streams = _stream_states(ctx)
-    data_state = {"streams": streams, "num_streams": len(streams)}
+    data_state = {}
+    if opt is not None:  # only the resumable state records where the data streams are (collective under torchrun)
+        streams = _stream_states(ctx)
+        data_state = {"streams": streams, "num_streams": len(streams)}
     if info.distributed and opt is not None:
         train_state = {**meta, "model": model.cfg.to_dict(), "vae_dir": str(ctx.vae_dir), **data_state}
         dist_ckpt.save_sharded(ctx.out / "dcp", step, model, opt, train_state, info)

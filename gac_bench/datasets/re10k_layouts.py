@@ -36,7 +36,7 @@ ROOT_SUBDIRS = (".", "re10k", "realestate10k", "RealEstate10K")
 CAMERA_DIRS = ("test", "cameras", "pose_files")
 FRAME_DIRS = ("test/{id}", "frames/test/{id}", "frames/{id}", "dataset/test/{id}")
 NPZ_NAME = "data.npz"
-VIDEO_PATTERNS = ("{cams}/{id}.mp4", "video_clips/*/{id}.mp4", "video_clips/{id}.mp4", "videos/{id}.mp4")
+VIDEO_PATTERNS = ("video_clips/*/{id}.mp4", "video_clips/{id}.mp4", "videos/{id}.mp4")  # after <id>.mp4 beside the txt
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,14 @@ class Re10kDataRoot:
         return next((d for d in self.frame_dir_candidates(clip_id) if d.is_dir()), None)
 
     def video(self, clip_id: str) -> Path | None:
+        """``<id>.mp4`` next to the camera file, else the first of :data:`VIDEO_PATTERNS` under base, then root."""
+        beside = self.layout.location / f"{clip_id}.mp4"
+        if beside.is_file():
+            return beside
         bases = [self.layout.base] + ([self.layout.root] if self.layout.root != self.layout.base else [])
         for base in bases:
             for pattern in VIDEO_PATTERNS:
-                rel = pattern.format(id=clip_id, cams=self.layout.location.relative_to(base)
-                                     if self.layout.location.is_relative_to(base) else self.layout.location)
+                rel = pattern.format(id=clip_id)
                 hits = sorted(base.glob(rel)) if "*" in rel else [base / rel]
                 hit = next((h for h in hits if h.is_file()), None)
                 if hit is not None:
@@ -152,21 +155,13 @@ class Re10kDataRoot:
     def _load_video(self, clip_id: str, cam_file: Path, video: Path) -> Clip:
         cams = parse_camera_file(cam_file, unique_timestamps=True)
         count, fps = video_info(video, clip_id)
-        decoded: list[np.ndarray] = []  # decoded once, on first use, up to the last frame any line needs
-
-        def all_frames() -> np.ndarray:
-            if not decoded:
-                frames = read_video_frames(video, clip_id, stop=max(count, len(cams.timestamps_us)))
-                decoded.append(frames)
-            return decoded[0]
-
-        def raw_frame(i: int) -> np.ndarray:
-            frames = all_frames()  # the container's count can be approximate: map with the decoded count
-            idx = frame_indices_for_timestamps(cams.timestamps_us, len(frames), fps, video, clip_id)
-            return frames[idx[i]]
-
+        # decoded once (evaluation_view reads frame 0 at once anyway); the container's count can be approximate,
+        # so lines are mapped with the decoded count
+        frames = read_video_frames(video, clip_id, stop=max(count, len(cams.timestamps_us)))
+        idx = frame_indices_for_timestamps(cams.timestamps_us, len(frames), fps, video, clip_id)
         dst_wh = (self.width, self.height)
-        K, frame = evaluation_view(cams, raw_frame, lambda i: f"frame for line {i} of {video}", clip_id, dst_wh)
+        K, frame = evaluation_view(cams, lambda i: frames[idx[i]], lambda i: f"frame for line {i} of {video}",
+                                   clip_id, dst_wh)  # fmt: skip
         return Clip(clip_id=clip_id, K=K, c2w=cams.c2w, height=self.height, width=self.width, source=str(cam_file),
                     layout=f"re10k-raw (one video per clip: {video})", _frame_loader=frame)  # fmt: skip
 
