@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import torch
@@ -130,7 +131,7 @@ def main() -> None:
         "tokens_per_second_per_gpu": n_tok / seconds, "model_flops_per_gpu_step": flops,
         "mfu": flops / seconds / gt.PEAK_BF16 if on_gpu else None,
         "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if on_gpu else None,
-        "command": "torchrun --nproc-per-node " + os.environ.get("WORLD_SIZE", "1") + " benchmarks/gac_fsdp_step.py",
+        "command": " ".join(["torchrun --nproc-per-node", os.environ.get("WORLD_SIZE", "1"), *sys.argv]),
     }  # fmt: skip
     if args.profile:
         res["communication_share"] = comm_share(step)

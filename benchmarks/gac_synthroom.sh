@@ -21,12 +21,16 @@ CLI='import baselines.identity, baselines.depth_warp, gac.method; from gac_bench
 stage=$1; shift
 case $stage in
 setup)
+  # the wheels travel only when the device call names .whl in `carry`; without them evaluation cannot run
+  ls .whl/*.whl > /dev/null 2>&1 || { echo "setup: no wheels in .whl/ (carry it: run(..., carry=['.whl']))"; exit 1; }
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . > "$WORK/logs/pip_e.log" 2>&1 \
     || echo "editable install failed (methods are registered by import instead)"
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$WORK/logs/gpu.txt"
   python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__, \
-'gpus', torch.cuda.device_count(), 'cores', len(__import__('os').sched_getaffinity(0)))" | tee -a "$WORK/logs/gpu.txt"
+'gpus', torch.cuda.device_count(), 'cores', len(__import__('os').sched_getaffinity(0)))" > "$WORK/logs/gpu_py.txt" \
+    || { echo "setup: torch or diffusers does not import"; exit 1; }
+  tee -a "$WORK/logs/gpu.txt" < "$WORK/logs/gpu_py.txt"
   ;;
 render)
   t0=$(date +%s)

@@ -57,6 +57,7 @@ class GaCOptions:
 
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "synthroom"
+SHIPPED_SIZE_WH = (256, 144)  # synthroom's frames, what the shipped model was trained on
 
 
 def shipped_checkpoint() -> Path:
@@ -66,7 +67,7 @@ def shipped_checkpoint() -> Path:
     raise MethodUnavailable(
         f"gac needs a checkpoint: --option checkpoint=PATH (a folder with config.json and model.safetensors from "
         f"python -m gac.train, gac.export or gac.convert_bagel); this checkout ships none at {SHIPPED_CHECKPOINT}. "
-        "Train one on a GPU with `bash benchmarks/gac_synthroom_plan.sh main1` (gac/README.md)"
+        "Train one on a GPU with `bash benchmarks/gac_synthroom_plan.sh nogrid1` (gac/README.md)"
     )
 
 
@@ -83,6 +84,7 @@ class GaCMethod(Method):
         self.rollout = None
         self._last_scale = 1.0
         self._estimated = False
+        self._warned_domain = False
 
     def setup(self) -> None:
         from gac.checkpoint import load_checkpoint, resolve_vae_path
@@ -173,6 +175,7 @@ class GaCMethod(Method):
             ref = np.asarray(Image.fromarray(ref).resize((Wm, Hm), Image.BICUBIC))
             K = cameras.K_after_resize(K, (W, H), (Wm, Hm))
         self._last_scale = self._scale(request)
+        self._warn_if_off_domain(W, H)
         self._state_expected_time(Hm, Wm, request.num_frames)
         result = self.rollout.run(ref, K, request.c2w, self._last_scale, seed=request.seed)
         frames = result.frames
@@ -185,6 +188,15 @@ class GaCMethod(Method):
         if result.depth is not None:
             self._save_geometry(request.scratch_dir, result.depth)
         return frames
+
+    def _warn_if_off_domain(self, width: int, height: int) -> None:
+        """The shipped model knows synthroom's 256x144 rooms only: say so once when it is asked for anything else."""
+        if self.config.checkpoint or self._warned_domain or (width, height) == SHIPPED_SIZE_WH:
+            return
+        self._warned_domain = True
+        log.warning("gac: no checkpoint option, so the shipped synthroom model (trained on %dx%d procedural rooms) "
+                    "generates these %dx%d frames; for other data give --option checkpoint=DIR",
+                    *SHIPPED_SIZE_WH, width, height)  # fmt: skip
 
     @staticmethod
     def _save_geometry(scratch: Path, depth: np.ndarray) -> None:

@@ -76,9 +76,10 @@ def test_method_samples_frames_and_geometry(trained, tmp_path):
     np.testing.assert_array_equal(again, third)
 
 
-def test_method_without_or_with_bad_checkpoint_says_what_to_do(trained, tmp_path):
+def test_method_without_or_with_bad_checkpoint_says_what_to_do(trained, tmp_path, monkeypatch):
     from gac.method import GaCMethod
 
+    monkeypatch.setattr("gac.method.SHIPPED_CHECKPOINT", tmp_path / "no-shipped-model")  # a checkout without weights
     with pytest.raises(MethodUnavailable, match="checkpoint=PATH"):
         GaCMethod({}, device="cpu").setup()
     with pytest.raises(MethodUnavailable, match="config.json and model.safetensors"):
