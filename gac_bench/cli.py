@@ -141,14 +141,20 @@ def _run_methods(methods: list[tuple[str, dict]], opts, names: list[str | None] 
     from gac_bench import leaderboard
     from gac_bench.api import MethodUnavailable
     from gac_bench.registry import DuplicateMethodError, UnknownMethodError
-    from gac_bench.runner import make_scorer, run_method, run_noise_floor
+    from gac_bench.runner import check_method, make_scorer, run_method, run_noise_floor
+    from gac_bench.scoring import missing_notes
 
+    for method, options in methods:  # a typo or a missing package fails before any metric loads
+        try:
+            check_method(method, options)
+        except (UnknownMethodError, MethodUnavailable) as exc:
+            _fail(str(exc).strip("'\""))
     try:
         scorer = make_scorer(opts)
     except (KeyError, ValueError) as exc:
         _fail(str(exc).strip("'\""))
-    for name, reason in scorer.unavailable.items():
-        click.echo(f"note: {name} will be reported as missing: {reason}", err=True)
+    for line in missing_notes(scorer.unavailable):
+        click.echo(f"note: {line}", err=True)
     failed_total = 0
     for (method, options), label in zip(methods, names or [None] * len(methods)):
         try:
@@ -274,24 +280,24 @@ def report(runs_dir: Path, out: Path | None, clips: str | None, frames: str) -> 
 @main.command()
 def methods() -> None:
     """List methods: name, summary, and whether they can run here."""
-    from tabulate import tabulate
-
+    from gac_bench.listing import format_listing
     from gac_bench.registry import describe_methods
 
-    rows = [(m.name, m.summary, "yes" if m.available else "no", m.detail) for m in describe_methods()]
-    click.echo(tabulate(rows, headers=["method", "summary", "ready", "detail"], tablefmt="github"))
+    rows = [(m.name, "ready" if m.available else "not ready", m.summary, "" if m.available else m.detail)
+            for m in describe_methods()]  # fmt: skip
+    click.echo(format_listing(rows, ["method", "ready", "summary", "detail"]))
 
 
 @main.command()
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 def splits(data_root) -> None:
     """List splits: size, where their data is looked for, and whether it is found."""
-    from tabulate import tabulate
-
+    from gac_bench.listing import format_listing
     from gac_bench.real_splits import describe_splits
 
-    rows = [(s.name, s.size, "yes" if s.found else "no", s.data_location, s.detail) for s in describe_splits(data_root)]
-    click.echo(tabulate(rows, headers=["split", "clips", "data found", "location", "detail"], tablefmt="github"))
+    rows = [(s.name, f"{s.size} clips", "data found" if s.found else "no data", s.data_location, s.detail)
+            for s in describe_splits(data_root)]  # fmt: skip
+    click.echo(format_listing(rows, ["split", "clips", "data", "location", "detail"]))
 
 
 @main.command()

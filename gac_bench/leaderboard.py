@@ -362,7 +362,7 @@ def to_latex(rows: list[Row]) -> str:
         scored = sorted({r.scored for r in group})
         caption = (f"{latex_escape(split)}, {latex_escape(traj)} trajectory" + ("" if subset == "all" else
                    f", {latex_escape(subset)} frames") + f": mean over {'/'.join(map(str, scored))} clips "
-                   "(95\% bootstrap intervals in the CSV).")  # fmt: skip
+                   "(95\\% bootstrap intervals in the CSV).")  # fmt: skip
         lines += [f"\\begin{{table}}[t]\\centering\\caption{{{caption}}}\\label{{{label}}}",
                   "\\begin{tabular}{l" + "c" * len(COLUMNS) + "c}", "\\toprule"]  # fmt: skip
         heads = [HEADERS[c].replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$").replace("_", "\\_") for c in COLUMNS]

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gac_bench import __version__, records
 from gac_bench.api import GenerationDeferred, GenerationRequest, Method, MethodUnavailable
@@ -229,15 +230,21 @@ def generation_is_valid(record: dict | None, key: dict, folder: Path, retry_fail
 # ---------------------------------------------------------------------------------------------- the loop
 
 
+def check_method(method_name: str, options: dict[str, str]) -> type:
+    """The method's class, or UnknownMethodError / MethodUnavailable (cheap: no weights, no data)."""
+    cls = get_method_class(method_name)
+    missing = cls.check_available(options)
+    if missing:
+        raise MethodUnavailable(f"method {method_name!r} cannot run here: {missing}")
+    return cls
+
+
 class _ClipRunner:
     """Runs one method over the selected clips; holds the method instance and the scorer."""
 
     def __init__(self, method_name: str, options: dict[str, str], split: Split, opts: RunOptions, scorer: Scorer,
                  label: str | None = None):  # fmt: skip
-        self.cls = get_method_class(method_name)
-        missing = self.cls.check_available(options)
-        if missing:
-            raise MethodUnavailable(f"method {method_name!r} cannot run here: {missing}")
+        self.cls = check_method(method_name, options)
         self.device = resolve_device(opts.device)
         self.method = self.cls(options, device=self.device)
         self.name = method_dirname(label or self.method.record_name or method_name)
@@ -371,12 +378,13 @@ def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scor
     result = MethodRun(runner.name)
     bar = tqdm(total=len(clips) * len(opts.trajectories), desc=runner.name, unit="clip", disable=not opts.progress)
     clip_cache: dict = {}
-    for spec in clips:
-        for trajectory in opts.trajectories:
-            bar.set_postfix_str(f"{spec.clip_id} {trajectory}")
-            outcome = runner.run_clip(spec, trajectory, clip_cache)
-            result.outcomes.append(outcome)
-            bar.update(1)
+    with logging_redirect_tqdm():  # a method's warnings print above the bar instead of breaking it
+        for spec in clips:
+            for trajectory in opts.trajectories:
+                bar.set_postfix_str(f"{spec.clip_id} {trajectory}")
+                outcome = runner.run_clip(spec, trajectory, clip_cache)
+                result.outcomes.append(outcome)
+                bar.update(1)
     bar.close()
     scorer.finish_split(opts.runs_dir, split, runner.name, opts.trajectories)
     return result
@@ -384,6 +392,32 @@ def run_method(method_name: str, options: dict[str, str], opts: RunOptions, scor
 
 def noise_floor_name(estimator: str) -> str:
     return f"noise-floor-{estimator}"
+
+
+def _noise_floor_clip(spec, trajectory: str, split: Split, name: str, opts: RunOptions, scorer: Scorer,
+                      clip_holder: dict) -> ClipOutcome:  # fmt: skip
+    """Score the estimator on one clip's ground-truth frames (skipped when a valid record exists)."""
+    folder = records.clip_dir(opts.runs_dir, split.name, trajectory, name, spec.clip_id)
+    traj = make_trajectory(trajectory, spec.start, spec.stride, opts.protocol)
+    gen = {"schema": records.SCHEMA_VERSION, "protocol": opts.protocol.name, "status": "ok",
+           "method": name, "clip_id": spec.clip_id, "trajectory": trajectory,
+           "source_index": [int(i) for i in traj.source_index],
+           "generation_id": f"ground-truth:{spec.clip_id}:{trajectory}:{scorer.suite()['pose']}"}  # fmt: skip
+    outcome = ClipOutcome(spec.clip_id, trajectory, "ok")
+    if scorer.record_is_valid(records.read_json(folder / "metrics.json"), gen):
+        return outcome
+    try:
+        if "clip" not in clip_holder:
+            clip_holder["clip"] = split.load_clip(spec)
+        metrics = scorer.score_ground_truth(clip_holder["clip"], traj, gen)
+        records.write_json_atomic(folder / "generation.json", gen)
+        records.write_json_atomic(folder / "metrics.json", metrics)
+        outcome.scored = True
+    except Exception as exc:
+        gen.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        records.write_json_atomic(folder / "generation.json", gen)
+        outcome.status, outcome.error = "failed", gen["error"]
+    return outcome
 
 
 def run_noise_floor(opts: RunOptions, scorer: Scorer) -> MethodRun | None:
@@ -399,28 +433,11 @@ def run_noise_floor(opts: RunOptions, scorer: Scorer) -> MethodRun | None:
     result = MethodRun(name)
     clips = select_clips(split, opts)
     bar = tqdm(total=len(clips) * len(opts.trajectories), desc=name, unit="clip", disable=not opts.progress)
-    for spec in clips:
-        clip = None
-        for trajectory in opts.trajectories:
-            folder = records.clip_dir(opts.runs_dir, split.name, trajectory, name, spec.clip_id)
-            traj = make_trajectory(trajectory, spec.start, spec.stride, opts.protocol)
-            gen = {"schema": records.SCHEMA_VERSION, "protocol": opts.protocol.name, "status": "ok",
-                   "method": name, "clip_id": spec.clip_id, "trajectory": trajectory,
-                   "source_index": [int(i) for i in traj.source_index],
-                   "generation_id": f"ground-truth:{spec.clip_id}:{trajectory}:{scorer.suite()['pose']}"}
-            outcome = ClipOutcome(spec.clip_id, trajectory, "ok")
-            if not scorer.record_is_valid(records.read_json(folder / "metrics.json"), gen):
-                try:
-                    clip = clip or split.load_clip(spec)
-                    metrics = scorer.score_ground_truth(clip, traj, gen)
-                    records.write_json_atomic(folder / "generation.json", gen)
-                    records.write_json_atomic(folder / "metrics.json", metrics)
-                    outcome.scored = True
-                except Exception as exc:
-                    gen.update(status="failed", error=f"{type(exc).__name__}: {exc}")
-                    records.write_json_atomic(folder / "generation.json", gen)
-                    outcome.status, outcome.error = "failed", gen["error"]
-            result.outcomes.append(outcome)
-            bar.update(1)
+    with logging_redirect_tqdm():
+        for spec in clips:
+            clip_holder: dict = {}  # the clip loads once, and only when a trajectory needs scoring
+            for trajectory in opts.trajectories:
+                result.outcomes.append(_noise_floor_clip(spec, trajectory, split, name, opts, scorer, clip_holder))
+                bar.update(1)
     bar.close()
     return result

@@ -6,6 +6,7 @@ changes (new version, weights installed) the clip is rescored; frames are never 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -248,3 +249,25 @@ class Scorer:
                 "trajectory": trajectory, "method": method, "clips": [c.clip_id for c in ok],
                 "fid_unavailable": self.unavailable.get("fid"), "pooled": pooled,
             })
+
+
+_METRIC_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "fid": "FID", "r_err": "R_err", "t_err": "T_err"}
+_WEIGHT_FILE = re.compile(r"([\w.-]+\.(?:pth|pt|safetensors|bin|ckpt|npz))\b[^;]*?not found")
+
+
+def short_reason(reason: str) -> str:
+    """One short clause for a start-of-run note: the absent weight file and where to read more, else the first
+    sentence of the reason (the tables' footnotes keep the whole text)."""
+    match = _WEIGHT_FILE.search(reason)
+    if match:
+        return f"{match.group(1)} absent (see `gac-bench weights`)"
+    first = reason.split("; ")[0]
+    return first if len(first) <= 120 else first[:117] + "..."
+
+
+def missing_notes(unavailable: dict[str, str]) -> list[str]:
+    """One line per cause of missing columns, e.g. 'R_err, T_err will be missing: no pose estimator selected'."""
+    by_reason: dict[str, list[str]] = {}
+    for metric, reason in unavailable.items():
+        by_reason.setdefault(short_reason(reason), []).append(_METRIC_LABELS.get(metric, metric))
+    return [f"{', '.join(metrics)} will be missing: {why}" for why, metrics in by_reason.items()]

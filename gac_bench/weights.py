@@ -324,13 +324,13 @@ def _fmt_sha(status: WeightStatus) -> str:
 
 def format_weights_table(statuses: list[WeightStatus]) -> str:
     """The table ``gac-bench weights [--check]`` prints, then one line per problem with the path and the fix."""
-    from tabulate import tabulate
+    from gac_bench.listing import format_listing
 
     rows = [
         (s.name, s.state, _fmt_size(s), _fmt_sha(s), str(s.path), s.weight.url, s.weight.used_by) for s in statuses
     ]
     header = ("name", "state", "size", "sha256", "expected path", "source", "used by")
-    lines = [tabulate(rows, headers=header, tablefmt="simple")]
+    lines = [format_listing(rows, header)]
     for s in statuses:
         if not s.ok:
             lines.append(f"{s.state.upper()}: {s.detail}")

@@ -123,3 +123,15 @@ class Hangs(Method):
     def generate(self, request: GenerationRequest) -> np.ndarray:
         time.sleep(60)
         return np.repeat(request.reference_image[None], request.num_frames, axis=0)
+
+
+class WarnEachClip(Method):
+    """Identity that logs a warning from inside generate(), as a slow method announcing its expected time does."""
+
+    name = "warn-each-clip"
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        import logging
+
+        logging.getLogger("tests.warn_each_clip").warning("simulated warning for %s", request.clip_id)
+        return np.repeat(request.reference_image[None], request.num_frames, axis=0)

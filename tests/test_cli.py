@@ -6,11 +6,21 @@ from gac_bench.cli import main
 
 
 def test_methods_lists_builtins_with_readiness():
-    res = CliRunner().invoke(main, ["methods"])
+    res = CliRunner().invoke(main, ["methods"], env={"COLUMNS": "100"})
     assert res.exit_code == 0
-    lines = {line.split("|")[1].strip(): line for line in res.output.splitlines() if line.startswith("|")}
-    assert "ready" in lines["identity"] and "yes" in lines["depth-warp"]
-    assert "no" in lines["viewcrafter"].split("|")[3]  # the upstream checkout is not configured here
+    firsts = {line.split()[0]: line for line in res.output.splitlines() if line and not line.startswith(" ")}
+    assert firsts["identity"].split()[1] == "ready" and firsts["depth-warp"].split()[1] == "ready"
+    assert firsts["viewcrafter"].split()[1:3] == ["not", "ready"]  # the upstream checkout is not configured here
+    assert "GAC_BENCH_VIEWCRAFTER_REPO" in res.output  # and the block below it says what to set
+
+
+def test_listings_fit_a_100_column_terminal():
+    for command in (["methods"], ["splits"], ["weights"]):
+        res = CliRunner().invoke(main, command, env={"COLUMNS": "100"})
+        listing = [line for line in res.output.splitlines() if not line.startswith(("MISSING", "HASH-MISMATCH"))]
+        assert max(map(len, listing)) <= 100, (command, max(listing, key=len))
+    wide = CliRunner().invoke(main, ["splits"], env={"COLUMNS": "400"})
+    assert wide.output.startswith("| split")  # a table where it fits
 
 
 def test_splits_and_weights_list_what_is_missing():
