@@ -1,17 +1,20 @@
-"""Per-frame depth for training clips that ship none (RealEstate10K), so ``gac.train --data-root`` can read them.
+"""Per-frame depth for training clips that ship none (RealEstate10K, DL3DV), so ``gac.train --data-root`` can read them.
 
-    python -m gac.prepare_geometry --data-root RE10K_DIR [--out RE10K_DIR/depth] [--estimator vggt] \
+    python -m gac.prepare_geometry --data-root RE10K_OR_DL3DV_DIR [--out DIR/depth] [--estimator vggt] \
         [--weights VGGT_FILE] [--shard 1/8] [--window 32]
 
-For every clip of the data root (a raw RealEstate10K layout the harness reads: camera txt files with frame folders,
-an npz or one mp4 per clip) the estimator predicts depth and cameras for windows of ``--window`` frames; each window's
+For every clip of the data root (any RealEstate10K layout the harness reads: camera txt files with frame folders,
+an npz or one mp4 per clip, pixelSplat chunks; or DL3DV scenes in their nerfstudio layout, one ``<hash>/transforms.json`` each) the
+estimator predicts depth and cameras for windows of ``--window`` frames; each window's
 depth is brought to the dataset's units by one scale, the median ratio of camera-centre distances from the window's
 first frame, dataset over estimator (RealEstate10K's own scale is arbitrary per clip but consistent with its poses,
-which is what training needs). On-disk layout, read by :class:`gac_bench.datasets.re10k.Re10kRawReader`:
+which is what training needs; DL3DV's scale comes from its COLMAP poses the same way). On-disk layout, read by
+:class:`gac_bench.datasets.re10k.Re10kRawReader` and :class:`gac_bench.datasets.dl3dv.Dl3dvReader`:
 
-    OUT/<clip_id>/<timestamp_us>.npy              float32 z-depth at --width x --height, 0 = unknown
-    OUT/<clip_id>/confidence/<timestamp_us>.npy   float32 confidence where the estimator gives one
-    OUT/<clip_id>/geometry.json                   estimator, scale per window, frame count (written last)
+    OUT/<clip_id>/<name>.npy              float32 z-depth at --width x --height, 0 = unknown; <name> is the
+                                          frame's timestamp in microseconds (RealEstate10K) or its file stem (DL3DV)
+    OUT/<clip_id>/confidence/<name>.npy   float32 confidence where the estimator gives one
+    OUT/<clip_id>/geometry.json           estimator, scale per window, frame count (written last)
 
 A clip with ``geometry.json`` is done and skipped, so a killed run resumes where it stopped; ``--shard k/n`` takes
 clips k, k+n, ... (one process per GPU). ``--estimator vggt`` runs VGGT-1B (the ``vggt`` package and a local
@@ -132,8 +135,9 @@ def _save(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def prepare_clip(clip, estimator, out: Path, timestamps_us: np.ndarray, window: int = 32) -> dict:
-    """Depth for every frame of ``clip`` (a harness Clip), window by window; returns the clip's record."""
+def prepare_clip(clip, estimator, out: Path, frame_names: list[str], window: int = 32) -> dict:
+    """Depth for every frame of ``clip`` (a harness Clip), window by window, saved as ``<frame name>.npy``;
+    returns the clip's record."""
     folder = Path(out) / clip.clip_id
     (folder / "confidence").mkdir(parents=True, exist_ok=True)
     t0, scales = time.perf_counter(), []
@@ -153,7 +157,7 @@ def prepare_clip(clip, estimator, out: Path, timestamps_us: np.ndarray, window: 
             raise GeometryError(f"clip {clip.clip_id}, frames {idx[0]}-{idx[-1]}: {exc}") from None
         scales.append({"frames": [idx[0], idx[-1]], "scale": s})
         for k, i in enumerate(idx):
-            stem = str(int(timestamps_us[i]))
+            stem = frame_names[i]
             depth = np.where(np.isfinite(pred.depth[k]) & (pred.depth[k] > 0), pred.depth[k] * s, 0.0)
             _save(folder / f"{stem}.npy", depth)
             if pred.confidence is not None:
@@ -175,22 +179,20 @@ def is_done(out: Path, clip_id: str) -> bool:
 
 
 def _clip_sources(data_root: Path, width: int, height: int):
-    """(reader, clip ids, timestamps of a clip) for the raw RealEstate10K copy under ``data_root``."""
-    from gac_bench.datasets.re10k import parse_camera_file
+    """(reader, clip ids) for the data under ``data_root``: any RealEstate10K layout the harness reads (raw camera
+    files with frames, npz or mp4; pixelSplat chunks) or DL3DV scenes."""
+    from gac_bench.datasets.dl3dv import Dl3dvReader, find_scenes
     from gac_bench.datasets.re10k_layouts import Re10kDataRoot, detect_re10k_layout
 
     layout = detect_re10k_layout(data_root)
-    if layout is None:
-        raise GeometryError(f"no RealEstate10K layout under {data_root} (camera txt files and frames)")
-    if layout.kind != "re10k-raw":
-        raise GeometryError(f"{layout.describe()}: depth is written per camera-file timestamp; extract the chunks "
-                            "to camera txt files and frames first")  # fmt: skip
-    ids = sorted(p.stem for p in layout.location.glob("*.txt"))
-
-    def timestamps(clip_id: str) -> np.ndarray:
-        return parse_camera_file(layout.location / f"{clip_id}.txt", unique_timestamps=True).timestamps_us
-
-    return Re10kDataRoot(layout, width, height), ids, timestamps
+    if layout is not None:
+        reader = Re10kDataRoot(layout, width, height)
+        return reader, reader.clip_ids()
+    if find_scenes(data_root):
+        reader = Dl3dvReader(data_root, width, height)
+        return reader, reader.scene_ids()
+    raise GeometryError(f"no RealEstate10K layout (camera txt files and frames, or pixelSplat chunks) or DL3DV "
+                        f"scenes (<hash>/transforms.json) under {data_root}")  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -219,7 +221,7 @@ def run(args) -> int:
 
     root = Path(args.data_root)
     out = Path(args.out) if args.out else root / "depth"
-    reader, ids, timestamps = _clip_sources(root, args.width, args.height)
+    reader, ids = _clip_sources(root, args.width, args.height)
     if args.clips:
         wanted = [c for c in args.clips.split(",") if c]
         unknown = sorted(set(wanted) - set(ids))
@@ -239,7 +241,8 @@ def run(args) -> int:
     failed = []
     for i, clip_id in enumerate(todo, 1):
         try:
-            rec = prepare_clip(reader.load_clip(clip_id), estimator, out, timestamps(clip_id), args.window)
+            clip = reader.load_clip(clip_id)
+            rec = prepare_clip(clip, estimator, out, clip.frame_file_names(), args.window)
             log.info("[%d/%d] %s: %d frames in %.1f s", i, len(todo), clip_id, rec["frames"], rec["seconds"])
         except (ClipDataError, GeometryError) as exc:  # one bad clip does not stop the others
             failed.append(clip_id)

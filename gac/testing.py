@@ -73,6 +73,32 @@ def write_fixture_clip(
     return root
 
 
+def write_fixture_dl3dv_scene(root: Path, scene_id: str = "a" * 64, n: int = 12, height: int = 32, width: int = 64,
+                              seed: int = 0, stored_scale: int = 4, nested: bool = False) -> tuple[Path, np.ndarray]:
+    """One DL3DV-style scene (nerfstudio transforms.json, frames in images_4/ at 1/``stored_scale`` of the size the
+    json's intrinsics describe, frames listed out of order) under ``root``; returns (scene folder, OpenCV c2w)."""
+    import json
+
+    K = cameras.intrinsics_matrix(0.8 * width, 0.8 * width, width / 2, height / 2)
+    c2w = fixture_trajectory(n)
+    scene = Path(root) / scene_id / ("nerfstudio" if nested else "")
+    (scene / "images_4").mkdir(parents=True, exist_ok=True)
+    stored_wh = (width * stored_scale, height * stored_scale)
+    K_stored = cameras.K_after_resize(K, (width, height), stored_wh)
+    frames = []
+    for i in range(n):
+        img, _ = render_planes(K, c2w[i], height, width, seed)
+        Image.fromarray(img).save(scene / "images_4" / f"frame_{i + 1:05d}.png")
+        frames.append({"file_path": f"images/frame_{i + 1:05d}.png",
+                       "transform_matrix": cameras.opencv_to_opengl(c2w[i]).tolist()})  # fmt: skip
+    order = np.random.default_rng(seed).permutation(n)  # the reader sorts by running number
+    meta = {"w": stored_wh[0], "h": stored_wh[1], "fl_x": K_stored[0, 0], "fl_y": K_stored[1, 1],
+            "cx": K_stored[0, 2], "cy": K_stored[1, 2], "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0,
+            "frames": [frames[i] for i in order]}  # fmt: skip
+    (scene / "transforms.json").write_text(json.dumps(meta))
+    return scene, c2w
+
+
 def write_tiny_vae(folder: Path, latent_channels: int = 4, seed: int = 0) -> Path:
     """A seeded random tiny AutoencoderKL in diffusers layout (plumbing tests only)."""
     from gac.vae import random_vae, save_vae, tiny_vae_config

@@ -66,7 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--init", default=None, help="start from this GaC checkpoint folder (e.g. converted from Bagel)")
     p.add_argument("--split", default=None, help="a gac-bench split with depth (synthroom-train)")
     p.add_argument("--data-root", default=None,
-                   help="RE10K raw layout: DIR/cameras/<id>.txt, DIR/frames/<id>/, DIR/depth/<id>/")
+                   help="RE10K raw layout (DIR/cameras/<id>.txt, DIR/frames/<id>/) or DL3DV scenes "
+                        "(DIR/.../<hash>/transforms.json); depth from DIR/depth/<id>/ (gac.prepare_geometry)")
     p.add_argument("--clips", default=None, help="comma-separated clip ids (default: every clip)")
     p.add_argument("--width", type=int, default=None)
     p.add_argument("--height", type=int, default=None)
@@ -126,6 +127,36 @@ def parse_args(argv=None) -> argparse.Namespace:
 _FROM_ARGS = object()
 
 
+def data_root_reader(root: Path, width: int, height: int):
+    """(reader, clip ids) of a training data root: DL3DV scenes (``<hash>/transforms.json``) or the raw
+    RealEstate10K layout (``cameras/<id>.txt``, ``frames/<id>/``); depth from ``root/depth`` where prepared."""
+    from gac_bench.datasets.dl3dv import Dl3dvReader, find_scenes
+    from gac_bench.datasets.re10k_layouts import Re10kDataRoot, detect_re10k_layout
+
+    layout = detect_re10k_layout(root)
+    if layout is not None:  # raw, npz, mp4 or pixelSplat chunks; depth as gac.prepare_geometry writes it
+        data = Re10kDataRoot(layout, width, height)
+        return _WithDepth(data, root / "depth"), data.clip_ids()
+    if find_scenes(root):  # looked for second: it walks three folder levels
+        reader = Dl3dvReader(root, width, height, root / "depth")
+        return reader, reader.scene_ids()
+    raise TrainingError(f"--data-root {root}: no RealEstate10K layout (cameras/<id>.txt with frames, or pixelSplat "
+                        "chunks) and no DL3DV scenes (<hash>/transforms.json)")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class _WithDepth:
+    """A RealEstate10K reader whose clips read prepared depth from ``depth_dir``."""
+
+    data: object
+    depth_dir: Path
+
+    def load_clip(self, clip_id: str):
+        from gac_bench.datasets.re10k import with_prepared_depth
+
+        return with_prepared_depth(self.data.load_clip(clip_id), self.depth_dir)
+
+
 def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_stride: int = 1,
                         select=None) -> list:  # fmt: skip
     """Clips of ``split_name`` (default ``--split``), or of ``--data-root``, restricted to ``clip_ids``;
@@ -144,15 +175,10 @@ def load_training_clips(args, split_name=_FROM_ARGS, clip_ids=_FROM_ARGS, frame_
         log.info("reading %d clips of %s (rendered once and cached on first use)", len(specs), split_name)
         clips = [split.loader(s) for s in specs]
     elif args.data_root:
-        from gac_bench.datasets.re10k import Re10kRawReader
-
-        root = Path(args.data_root)
-        if ids is None:
-            ids = sorted(p.stem for p in (root / "cameras").glob("*.txt"))
         if args.width is None or args.height is None:
             raise TrainingError("--data-root needs --width and --height (multiples of 16)")
-        reader = Re10kRawReader(root / "cameras", root / "frames", args.width, args.height, root / "depth")
-        clips = [reader.load_clip(i) for i in ids]
+        reader, all_ids = data_root_reader(Path(args.data_root), args.width, args.height)
+        clips = [reader.load_clip(i) for i in (ids if ids is not None else all_ids)]
     else:
         raise TrainingError("give --split or --data-root")
     if select is not None:

@@ -130,3 +130,56 @@ def test_uncrop_puts_maps_back_at_the_frame_size():
     out = pg.uncrop_to_frames(maps, plan)
     assert out.shape == (2, 700, 400)
     assert out[:, 350].min() == 3.0 and out[:, 0].max() == 0.0 and out[:, -1].max() == 0.0
+
+
+def test_dl3dv_scenes_get_depth_named_by_frame_that_training_reads(tmp_path):
+    from argparse import Namespace
+
+    from gac.testing import write_fixture_dl3dv_scene
+    from gac.train import load_training_clips
+    from gac_bench.datasets.dl3dv import Dl3dvReader
+
+    root = tmp_path / "dl3dv"
+    ids = ["c" * 64, "d" * 64]
+    for seed, sid in enumerate(ids):
+        write_fixture_dl3dv_scene(root / "2K", scene_id=sid, n=9, height=H, width=W, seed=seed)
+    plain = Dl3dvReader(root, W, H)
+    _TRUTH.clear()
+    for sid in ids:  # the true depth of each frame, rendered from the scene's own poses
+        clip = plain.load_clip(sid)
+        K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
+        for i in range(clip.num_frames):
+            from gac.testing import render_planes
+
+            depth = render_planes(K, clip.c2w[i], H, W, ids.index(sid))[1]
+            _TRUTH[clip.frame(i).tobytes()] = (depth, np.asarray(clip.c2w[i]))
+    assert pg.main(_args(root)) == 0
+    assert sorted(p.name for p in (root / "depth" / ids[0]).glob("*.npy"))[0] == "frame_00001.npy"
+    args = Namespace(split=None, clips=None, data_root=str(root), width=W, height=H, max_frames=None,
+                     load_workers=1)  # fmt: skip
+    arrays = load_training_clips(args)
+    assert len(arrays) == 2 and arrays[0].depth is not None
+    truth = _TRUTH[plain.load_clip(ids[0]).frame(4).tobytes()][0]
+    np.testing.assert_allclose(arrays[0].depth[4].astype(np.float32), truth, rtol=2e-3)  # float16 in training
+
+
+def test_pixelsplat_chunks_get_depth_by_timestamp_that_training_reads(tmp_path):
+    from argparse import Namespace
+
+    from gac.train import load_training_clips
+    from gac_bench.datasets.re10k_layouts import Re10kDataRoot, detect_re10k_layout
+    from tests.test_datasets_fixtures import make_clip, write_chunks
+
+    root = tmp_path / "re10k-chunks"
+    write_chunks(root, [make_clip("00c0ffee00c0ffee", 10, seed=1)])
+    clip = Re10kDataRoot(detect_re10k_layout(root), W, H).load_clip("00c0ffee00c0ffee")
+    _TRUTH.clear()
+    for i in range(clip.num_frames):  # depth i + 1 everywhere on frame i, in the dataset's units
+        _TRUTH[clip.frame(i).tobytes()] = (np.full((H, W), i + 1.0, np.float32), np.asarray(clip.c2w[i]))
+    assert pg.main(_args(root)) == 0
+    written = sorted((root / "depth" / "00c0ffee00c0ffee").glob("*.npy"))
+    assert [p.stem for p in written] == [str(int(t)) for t in sorted(clip.timestamps_us)]
+    args = Namespace(split=None, clips=None, data_root=str(root), width=W, height=H, max_frames=None,
+                     load_workers=1)  # fmt: skip
+    arrays = load_training_clips(args)
+    assert [float(arrays[0].depth[i][0, 0]) for i in (0, 3, 9)] == [1.0, 4.0, 10.0]

@@ -36,6 +36,17 @@ class Clip:
     _frame_loader: Callable[[int], np.ndarray] = field(repr=False)
     _depth_loader: Callable[[int], np.ndarray] | None = field(default=None, repr=False)
     frame_paths: list[Path] | None = field(default=None, repr=False)
+    timestamps_us: np.ndarray | None = field(default=None, repr=False)  # (N,) int, where the dataset has them
+
+    def frame_file_names(self) -> list[str]:
+        """Per-frame names that prepared depth files carry: the timestamp in microseconds where the dataset has
+        one (RealEstate10K, every layout), else the frame file's stem (DL3DV)."""
+        if self.timestamps_us is not None:
+            return [str(int(t)) for t in self.timestamps_us]
+        if self.frame_paths is not None:
+            return [Path(p).stem for p in self.frame_paths]
+        raise ClipDataError(f"clip {self.clip_id}: frames have neither timestamps nor files to name depth by "
+                            f"({self.source})")  # fmt: skip
 
     @property
     def num_frames(self) -> int:

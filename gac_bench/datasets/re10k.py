@@ -244,4 +244,25 @@ class Re10kRawReader:
             _frame_loader=frame,
             _depth_loader=depth,
             frame_paths=paths,
+            timestamps_us=cams.timestamps_us,
         )
+
+
+def with_prepared_depth(clip: Clip, depth_dir: Path | None) -> Clip:
+    """``clip`` reading depth from ``depth_dir/<clip_id>/<name>.npy`` (``gac.prepare_geometry``'s layout, names from
+    :meth:`Clip.frame_file_names`) when that folder exists and the clip has no depth of its own; else ``clip``."""
+    import dataclasses
+
+    folder = Path(depth_dir) / clip.clip_id if depth_dir is not None else None
+    if clip.has_depth or folder is None or not folder.is_dir():
+        return clip
+    names, dst_wh = clip.frame_file_names(), (clip.width, clip.height)
+
+    def depth(i: int) -> np.ndarray:
+        path = folder / f"{names[i]}.npy"
+        if not path.is_file() and clip.frame_paths is not None:  # depth named like the frame file instead
+            path = folder / f"{Path(clip.frame_paths[i]).stem}.npy"
+        d = load_depth(path, clip.clip_id)
+        return resize_crop_image(d, dst_wh, resample=Image.NEAREST)  # never average across an occlusion edge
+
+    return dataclasses.replace(clip, _depth_loader=depth)

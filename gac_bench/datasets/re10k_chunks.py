@@ -140,6 +140,7 @@ class Re10kChunkReader:
             source=str(chunk_path),
             layout=f"re10k-pixelsplat-chunks ({chunk_path.name} via {self.index_path})",
             _frame_loader=frame,
+            timestamps_us=cams.timestamps_us,
         )
 
 

@@ -89,6 +89,12 @@ class Re10kDataRoot:
         if self.layout.kind == "re10k-pixelsplat-chunks":
             self._chunks = Re10kChunkReader(self.layout.location, self.width, self.height)
 
+    def clip_ids(self) -> list[str]:
+        """Every clip of this copy: the chunk index's keys, or the camera files' stems."""
+        if self._chunks is not None:
+            return sorted(self._chunks.index())
+        return sorted(p.stem for p in self.layout.location.glob("*.txt"))
+
     def camera_file(self, clip_id: str) -> Path:
         return self.layout.location / f"{clip_id}.txt"
 
@@ -163,7 +169,8 @@ class Re10kDataRoot:
         K, frame = evaluation_view(cams, lambda i: frames[idx[i]], lambda i: f"frame for line {i} of {video}",
                                    clip_id, dst_wh)  # fmt: skip
         return Clip(clip_id=clip_id, K=K, c2w=cams.c2w, height=self.height, width=self.width, source=str(cam_file),
-                    layout=f"re10k-raw (one video per clip: {video})", _frame_loader=frame)  # fmt: skip
+                    layout=f"re10k-raw (one video per clip: {video})", _frame_loader=frame,
+                    timestamps_us=cams.timestamps_us)  # fmt: skip
 
     def _load_npz(self, clip_id: str, cam_file: Path, npz_path: Path) -> Clip:
         cams = parse_camera_file(cam_file, unique_timestamps=True)
@@ -205,4 +212,5 @@ class Re10kDataRoot:
             source=str(cam_file),
             layout=f"re10k-raw (frames in {npz_path}, keyed by timestamp)",
             _frame_loader=frame,
+            timestamps_us=cams.timestamps_us,
         )
