@@ -20,6 +20,9 @@ import numpy as np
 from gac_bench import cameras
 
 
+CONTEXT_ORDERS = ("time", "overlap")
+
+
 @dataclass(frozen=True)
 class RetrievalConfig:
     context_size: int = 4
@@ -31,6 +34,11 @@ class RetrievalConfig:
     min_overlap: float = 0.05
     """Frames below this overlap are never retrieved (the two always-kept frames excepted)."""
     keep_reference: bool = True
+    keep_recent: bool = True
+    """Always keep the most recent frame (temporal continuity); False lets overlap alone decide."""
+    order: str = "time"
+    """Order of the chosen frames in the context: "time" (as in training), or "overlap" (ascending score, so the
+    best-overlapping frame comes last and, with the last-context pose anchor, anchors the target's pose)."""
     non_adjacent: bool = True
     grid_uv: int = 10
     grid_depth: int = 8
@@ -72,11 +80,13 @@ def frame_scores(
 
 
 def select_context(scores: np.ndarray, cfg: RetrievalConfig) -> list[int]:
-    """Indices of the memory frames to condition on, ascending (temporal order)."""
+    """Indices of the memory frames to condition on, in ``cfg.order`` (temporal by default)."""
+    if cfg.order not in CONTEXT_ORDERS:
+        raise ValueError(f"context order must be one of {CONTEXT_ORDERS}, got {cfg.order!r}")
     n = len(scores)
     k = max(1, min(cfg.context_size, n))
-    chosen = [n - 1]
-    if cfg.keep_reference and k > 1 and n > 1:
+    chosen = [n - 1] if cfg.keep_recent else []
+    if cfg.keep_reference and len(chosen) < k and 0 not in chosen:
         chosen.append(0)
     order = [int(i) for i in np.argsort(-scores, kind="stable") if i not in chosen and scores[i] >= cfg.min_overlap]
     for relaxed in (False, True) if cfg.non_adjacent else (True,):
@@ -88,4 +98,8 @@ def select_context(scores: np.ndarray, cfg: RetrievalConfig) -> list[int]:
             if not relaxed and any(abs(i - j) == 1 for j in chosen):
                 continue
             chosen.append(i)
+    if not chosen:  # nothing overlaps and nothing is kept: fall back to the most recent frame
+        chosen = [n - 1]
+    if cfg.order == "overlap":
+        return sorted(chosen, key=lambda i: (scores[i], i))
     return sorted(chosen)

@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -238,9 +239,11 @@ class Rollout:
 
     # ------------------------------------------------------------------ rollout
     @torch.no_grad()
-    def run(self, reference: np.ndarray, K: np.ndarray, c2w: np.ndarray, scale: float, seed: int = 0) -> RolloutResult:
+    def run(self, reference: np.ndarray, K: np.ndarray, c2w: np.ndarray, scale: float, seed: int = 0,
+            on_frames: Callable[[int, int], None] | None = None) -> RolloutResult:  # fmt: skip
         """reference uint8 (H, W, 3) with H, W multiples of 16; K pixels; c2w (N, 4, 4) OpenCV, c2w[0] = reference;
-        ``scale`` = scene scale (median reference depth, same units as c2w)."""
+        ``scale`` = scene scale (median reference depth, same units as c2w); ``on_frames(done, N)`` after every
+        generated frame (or grid), for progress."""
         t0 = time.perf_counter()
         cfg, mcfg = self.cfg, self.model.cfg
         H, W = reference.shape[:2]
@@ -291,6 +294,8 @@ class Rollout:
                                        [rays[v] for v in views], list(range(len(views))), mcfg, 2).tokens  # fmt: skip
             new.image = template.with_tokens(tokens)
             memory.append(new)
+            if on_frames is not None:
+                on_frames(min(N, max(views) + 1), N)
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), cfg.retrieval)

@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -67,6 +67,8 @@ class GenerationRequest:
             inputs in ``scratch_dir / "upstream"``) except ``frames/`` and the ``*.json`` records, which are the runner's.
         reference_depth: optional float32 (height, width) z-depth of the reference view in world units, when the
             dataset provides one (synthroom does). Methods that use it say so in ``uses_dataset_depth``.
+        report_progress: optional ``(frames_done, frames_total) -> None``; a slow method may call it as frames
+            finish and the runner shows it on the progress bar. Calling it is never required.
     """
 
     clip_id: str
@@ -79,6 +81,7 @@ class GenerationRequest:
     trajectory: str
     scratch_dir: Path
     reference_depth: np.ndarray | None = None
+    report_progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def num_frames(self) -> int:

@@ -135,3 +135,15 @@ class WarnEachClip(Method):
 
         logging.getLogger("tests.warn_each_clip").warning("simulated warning for %s", request.clip_id)
         return np.repeat(request.reference_image[None], request.num_frames, axis=0)
+
+
+class ReportEveryFrame(Method):
+    """Identity that reports each frame as done, as a slow autoregressive method does."""
+
+    name = "report-every-frame"
+
+    def generate(self, request: GenerationRequest) -> np.ndarray:
+        for done in range(1, request.num_frames + 1):
+            if request.report_progress is not None:
+                request.report_progress(done, request.num_frames)
+        return np.repeat(request.reference_image[None], request.num_frames, axis=0)

@@ -58,3 +58,12 @@ def test_a_method_warning_prints_above_the_progress_bar(plane_split, tmp_path, c
     segments = [seg for line in err.split("\n") for seg in line.split("\r") if "simulated warning" in seg]
     assert segments, err
     assert all(seg.startswith("WARNING simulated warning") for seg in segments), err  # not glued to the bar
+
+
+def test_a_slow_method_shows_frames_on_the_bar(plane_split, tmp_path, capsys):
+    from gac_bench.runner import RunOptions, run_method
+
+    opts = RunOptions(split=plane_split, runs_dir=tmp_path, progress=True, limit=1, trajectories=("dataset",))
+    run_method("tests.methods_for_tests:ReportEveryFrame", {}, opts)
+    err = capsys.readouterr().err
+    assert "dataset frame 64/64" in err, err  # the clip bar carries the method's own frame count

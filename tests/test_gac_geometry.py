@@ -91,6 +91,18 @@ def test_select_context_keeps_recent_and_reference_then_best_non_adjacent():
     assert select_context(np.array([0.5, 0.9, 0.9, 0.9]), RetrievalConfig(context_size=4)) == [0, 1, 2, 3]
 
 
+def test_select_context_without_the_recent_frame_and_in_overlap_order():
+    scores = np.array([0.0, 0.2, 0.9, 0.85, 0.05, 0.8, 0.5])
+    no_recent = RetrievalConfig(context_size=3, min_overlap=0.1, keep_recent=False)
+    assert select_context(scores, no_recent) == [0, 2, 5]  # 6 competes on overlap like any other frame
+    by_overlap = RetrievalConfig(context_size=4, min_overlap=0.1, order="overlap")
+    assert select_context(scores, by_overlap) == [0, 6, 3, 2]  # the same set as in time order, best last
+    alone = RetrievalConfig(context_size=2, keep_recent=False, keep_reference=False, min_overlap=0.95)
+    assert select_context(scores, alone) == [6]  # nothing qualifies: the most recent frame, never an empty context
+    with pytest.raises(ValueError, match="context order"):
+        select_context(scores, RetrievalConfig(order="random"))
+
+
 def test_vae_codec_scale_shift_and_shapes(tmp_path):
     pytest.importorskip("diffusers")
     from gac.vae import LatentCodec, load_vae, random_vae, save_vae, tiny_vae_config

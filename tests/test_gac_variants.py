@@ -66,9 +66,13 @@ def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
     c2w = fixture_trajectory(6)
     img, depth = render_planes(K, c2w[0], H, W)
     cfg = SampleConfig(steps=1, grid=grid, variant=variant, emit_geometry=True)
-    out = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
+    reports = []
+    out = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0,
+                                         on_frames=lambda done, total: reports.append((done, total)))  # fmt: skip
     assert out.frames.shape == (6, H, W, 3)
     assert len(out.contexts) == (2 if grid else 5)
+    # progress after every generated item: frames 2..6 one at a time, or grids of four (frames 1-4, then 5)
+    assert reports == ([(5, 6), (6, 6)] if grid else [(k, 6) for k in range(2, 7)])
     assert (out.depth is not None) == (variant == "geometry")
 
 
