@@ -42,8 +42,8 @@ def test_nested_benchmark_layout_and_prepared_depth(tmp_path):
     for i in range(4):
         np.save(depth_dir / ("b" * 64) / f"frame_{i + 1:05d}.npy", np.full((H, W), float(i + 1), np.float32))
     reader = Dl3dvReader(tmp_path, W, H, depth_dir)
-    assert reader.frame_names("b" * 64)[:2] == ["frame_00001", "frame_00002"]
     clip = reader.load_clip("b" * 64)
+    assert clip.frame_file_names()[:2] == ["frame_00001", "frame_00002"]
     assert clip.has_depth and clip.depth(2)[0, 0] == 3.0
 
 

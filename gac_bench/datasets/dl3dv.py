@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from PIL import Image
 
 from gac_bench import cameras
 from gac_bench.datasets.clip import Clip, ClipDataError
-from gac_bench.datasets.re10k import load_depth, load_image, resize_crop_image
+from gac_bench.datasets.re10k import load_image, resize_crop_image, with_prepared_depth
 
 IMAGE_FOLDERS = ("images_4", "images_8", "images_2", "images")  # 960P first: the training sizes are below it
 _NUMBER = re.compile(r"_(\d+)$")
@@ -114,18 +115,17 @@ class Dl3dvReader:
     depth_dir: Path | None = None
     image_folder: str | None = None  # e.g. "images_8"; default: the first of IMAGE_FOLDERS present
 
-    def scene_ids(self) -> list[str]:
-        return sorted(find_scenes(self.root))
+    @cached_property
+    def _scenes(self) -> dict[str, Path]:
+        return find_scenes(self.root)  # walks three folder levels: once per reader, not once per clip
 
-    def frame_names(self, scene_id: str) -> list[str]:
-        """File stems of the frames in order: the names prepared depth files carry."""
-        return [Path(p).stem for p in parse_transforms(self._scene_dir(scene_id) / "transforms.json").file_paths]
+    def scene_ids(self) -> list[str]:
+        return sorted(self._scenes)
 
     def _scene_dir(self, scene_id: str) -> Path:
-        scenes = find_scenes(self.root)
-        if scene_id not in scenes:
+        if scene_id not in self._scenes:
             raise ClipDataError(f"clip {scene_id}: no DL3DV scene of that id under {self.root}")
-        return scenes[scene_id]
+        return self._scenes[scene_id]
 
     def load_clip(self, scene_id: str) -> Clip:
         scene_dir = self._scene_dir(scene_id)
@@ -143,14 +143,7 @@ class Dl3dvReader:
                                     f"is {image_wh[0]}x{image_wh[1]}")  # fmt: skip
             return resize_crop_image(img, dst_wh)
 
-        depth = None
-        if self.depth_dir is not None and (Path(self.depth_dir) / scene_id).is_dir():
-            depth_root = Path(self.depth_dir) / scene_id
-
-            def depth(i: int) -> np.ndarray:
-                d = load_depth(depth_root / f"{paths[i].stem}.npy", scene_id)
-                return resize_crop_image(d, dst_wh, resample=Image.NEAREST)  # never average across an edge
-
-        return Clip(clip_id=scene_id, K=K, c2w=meta.c2w, height=self.height, width=self.width,
+        clip = Clip(clip_id=scene_id, K=K, c2w=meta.c2w, height=self.height, width=self.width,
                     source=str(scene_dir / "transforms.json"), layout=f"dl3dv-nerfstudio ({paths[0].parent.name})",
-                    _frame_loader=frame, _depth_loader=depth, frame_paths=paths)  # fmt: skip
+                    _frame_loader=frame, frame_paths=paths)  # fmt: skip
+        return with_prepared_depth(clip, self.depth_dir)  # <frame stem>.npy, as gac.prepare_geometry names it
