@@ -49,7 +49,8 @@ class GaCOptions:
     keep_recent: bool = False
     """Retrieval: always keep the most recent frame. Off by default: on held-out synthroom-val rooms, letting overlap
     alone decide (besides the reference) gave +2.1 dB on the return half and +4.0 dB at the loop frame of
-    forth-and-back, +0.6 dB on the dataset trajectory (results/gac/README.md)."""
+    forth-and-back, +0.6 dB on the dataset trajectory (results/gac/README.md). With ``emit_geometry`` the most recent
+    frame is always kept (last, in time order), since each view's geometry is generated right after its image."""
     context_order: str = "time"
     """Retrieval: "time" (as in training) or "overlap" (best-overlapping frame last, the pose anchor)."""
     emit_geometry: bool = False

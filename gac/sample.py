@@ -268,9 +268,12 @@ class Rollout:
         ref_lat = self.codec.encode_uint8(reference[None], sample=False).to(self.device)
         memory = [MemoryFrame([0], geo.make_item([ref_lat[0]], [rays_ref[0].to(self.device)], [0], mcfg, 2))]
         contexts = []
+        # with geometry generated, the newest frame is always in context and last: its geometry G_i is sampled right
+        # after its image I_i, the training order {I_i, G_i, I_i+1}, so every generated view gets its geometry once
+        retrieval = dataclasses.replace(cfg.retrieval, keep_recent=True, order="time") if want_depth else cfg.retrieval
         for views in targets:
-            scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, cfg.retrieval)
-            chosen = select_context(scores, cfg.retrieval)
+            scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, retrieval)
+            chosen = select_context(scores, retrieval)
             contexts.append(chosen)
             rays, anchored_c2w = self._anchor(memory, chosen, views, K, c2w, scale, rays_ref, c2w_n, H, W)
             ctx = _Context(self.model, self.device)
@@ -298,7 +301,7 @@ class Rollout:
                 on_frames(min(N, max(views) + 1), N)
         if want_depth:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
-            chosen = select_context(np.ones(len(memory)), cfg.retrieval)
+            chosen = select_context(np.ones(len(memory)), retrieval)
             rays, anchored_c2w = self._anchor(memory, chosen, [], K, c2w, scale, rays_ref, c2w_n, H, W)
             prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             if memory[chosen[-1]].aux is None:

@@ -76,6 +76,25 @@ def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
     assert (out.depth is not None) == (variant == "geometry")
 
 
+def test_emitted_geometry_covers_every_view_whatever_retrieval_keeps(parts):
+    """Retrieval without the most recent frame (the method's default) must still give every generated view its
+    geometry: each view's depth is sampled once it is the newest frame, the last one at the end."""
+    from gac.retrieval import RetrievalConfig
+
+    _, codec = parts
+    torch.manual_seed(3)
+    model = build_model(gac_tiny())
+    torch.nn.init.normal_(model.llm2vae.weight, std=0.3)
+    K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
+    c2w = fixture_trajectory(8)
+    img, depth = render_planes(K, c2w[0], H, W)
+    retrieval = RetrievalConfig(context_size=2, keep_recent=False)
+    cfg = SampleConfig(steps=1, grid=False, emit_geometry=True, retrieval=retrieval)
+    out = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
+    assert all(np.abs(out.depth[v]).max() > 0 for v in range(1, 8)), [float(np.abs(d).max()) for d in out.depth]
+    assert all(ctx[-1] == i for i, ctx in enumerate(out.contexts))  # the newest memory frame, last
+
+
 @needs_cpu_compiler
 def test_compiled_rollout_equals_eager(parts):
     """Every unmasked pass of a rollout (grid and one-view items, growing caches, geometry) through the compiled
