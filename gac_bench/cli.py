@@ -227,7 +227,8 @@ def score(method, frames_dir, **kwargs) -> None:
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--format", "fmt", default="md", show_default=True, type=click.Choice(["md", "csv", "json", "latex"]))
 @click.option("--plots", is_flag=True, help="Also draw per-frame curves to <runs-dir>/plots/*.png.")
-@click.option("--paper", is_flag=True, help="Print the paper's Tables 1-2 with reproduced rows beside them.")
+@click.option("--paper", is_flag=True, help="Print the paper's Tables 1-6: reproduced rows beside Tables 1-2, our small-scale "
+              "ablation rows (results/ablations/) beside Tables 3-6.")
 def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
     from gac_bench import curves, leaderboard

@@ -176,6 +176,29 @@ def _cell(values: list[float]) -> Cell:
     return Cell(float(arr.mean()), low, high, len(arr))
 
 
+def _column_values(ok: list[ClipRecords], col: str, frames: np.ndarray) -> tuple[dict[str, float], set[str]]:
+    """Per-clip means of one per-frame column over the given frames, and why clips have none."""
+    values, reasons = {}, set()
+    for c in ok:
+        entry = c.metrics.get("metrics", {}).get(col)
+        if entry is None:
+            reasons.add(f"{col} is not computed by this gac-bench version")
+            continue
+        v = _clip_value(entry, frames) if entry.get("status") == "ok" else None
+        if v is None:
+            reasons.add(entry.get("reason") or entry.get("error") or "no value")
+        else:
+            values[c.clip_id] = v
+    return values, reasons
+
+
+def clip_values(clips: list[ClipRecords], col: str, trajectory: str,
+                subset: str = "all") -> tuple[dict[str, float], set[str]]:
+    """Clip id -> the clip's value of a per-frame column (what the leaderboard averages), for scored clips only,
+    and the reasons clips have none. For paired comparisons over the clips both scored (``gac_bench.paired``)."""
+    return _column_values([c for c in clips if c.ok], col, subset_frames(trajectory, subset))
+
+
 def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords], subset: str, total: int) -> Row:
     frames = subset_frames(trajectory, subset)
     ok = [c for c in clips if c.ok]
@@ -190,18 +213,8 @@ def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords]
             if note:
                 notes[col] = note
             continue
-        values, reasons = [], set()
-        for c in ok:
-            entry = c.metrics.get("metrics", {}).get(col)
-            if entry is None:
-                reasons.add(f"{col} is not computed by this gac-bench version")
-                continue
-            v = _clip_value(entry, frames) if entry.get("status") == "ok" else None
-            if v is None:
-                reasons.add(entry.get("reason") or entry.get("error") or "no value")
-            else:
-                values.append(v)
-        cells[col] = _cell(values) if values else None
+        values, reasons = _column_values(ok, col, frames)
+        cells[col] = _cell(list(values.values())) if values else None
         if reasons:
             notes[col] = "; ".join(sorted(reasons))
     if subset == "all":

@@ -41,6 +41,10 @@ CAPTIONS = {
     6: "Table 6. Ablation: geometry dropout; times on H100 (RealEstate10K).",
 }
 MISSING = "–"  # shown for a cell a row does not have; never 0
+ABLATION_TABLES = (3, 4, 5, 6)
+ABLATIONS_DIR = Path("results") / "ablations"
+ABLATION_CSV = "table{table}.csv"  # our small-scale rows, written by ``python -m gac.ablations tables``
+ABLATION_SCALE = "ours: 18M GaC, synthroom-val rooms, results/ablations/"
 
 
 def paper_tables_path() -> Path:
@@ -76,7 +80,7 @@ def _row_order(df: pd.DataFrame) -> list[tuple]:
     group = df["method_key"].where(df["method_key"] != "", df["method"])
     keys = list(dict.fromkeys(zip(group, df["method"], df["source"], df["trajectory"])))
     first_seen = {g: i for i, (g, *_) in reversed(list(enumerate(keys)))}
-    source_rank = {"paper": 0, "reproduced": 1}
+    source_rank = {"paper": 0, "reproduced": 1, "small scale": 1}
     return sorted(keys, key=lambda k: (first_seen[k[0]], source_rank.get(k[2], 2), k[3]))
 
 
@@ -176,13 +180,45 @@ def reproduced_rows(rows, trajectory: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def paper_comparison(rows, fmt: str = "md") -> str:
-    """Tables 1 and 2 of the paper with every reproduced row of re10k-test-150 / tanks-150 beside its paper row."""
+def load_ablation_rows(table: int, folder: Path | None = None) -> pd.DataFrame:
+    """Our small-scale rows of ablation Table 3-6 (``results/ablations/table{N}.csv``) as long-format reproduced
+    rows, each keyed to the paper row it reproduces so it prints right under it; empty when not run yet.
+
+    They are scored on synthroom-val, not RealEstate10K: they go in the paper's columns for a side-by-side
+    reading of the ordering, never as a reproduction of the paper's values."""
+    path = Path(folder or repo_root() / ABLATIONS_DIR) / ABLATION_CSV.format(table=table)
+    if not path.is_file() or not path.read_text(encoding="utf-8").strip():
+        return pd.DataFrame()
+    df = pd.read_csv(path, keep_default_na=False)
+    df = df[df["column"].isin(["psnr", "ssim", "lpips", "fid", "r_err", "t_err"])]
+    paper = load_paper_table(table)
+    key_of = {m: (k or m) for m, k in zip(paper["method"], paper["method_key"])}
+    return pd.DataFrame({
+        "method": df["method"], "method_key": [key_of.get(m, "") for m in df["paper_method"]],
+        "dataset": "re10k", "column": df["column"], "value": df["value"].astype(float), "source": "small scale",
+        "trajectory": "dataset",
+    })
+
+
+def _titled(table: int, body: str, fmt: str, note: str) -> str:
+    title = CAPTIONS[table] + note
+    return (f"% {title}" if fmt == "latex" else title) + "\n\n" + body
+
+
+def paper_comparison(rows, fmt: str = "md", ablations_dir: Path | None = None) -> str:
+    """Tables 1 and 2 of the paper with every reproduced row of re10k-test-150 / tanks-150 beside its paper row,
+    then Tables 3-6 with our small-scale ablation rows (``results/ablations/``) under the paper's."""
     parts = []
     for trajectory, table in TABLE_FOR_TRAJECTORY.items():
         paper = load_paper_table(table)
         ours = reproduced_rows(rows, trajectory)
         both = pd.concat([paper, ours], ignore_index=True) if len(ours) else paper
-        title = CAPTIONS[table] + ("" if len(ours) else " (no reproduced rows yet: run re10k-test-150 / tanks-150)")
-        parts.append((f"% {title}" if fmt == "latex" else title) + "\n\n" + paper_layout(both, fmt))
+        note = "" if len(ours) else " (no reproduced rows yet: run re10k-test-150 / tanks-150)"
+        parts.append(_titled(table, paper_layout(both, fmt), fmt, note))
+    for table in ABLATION_TABLES:
+        paper = load_paper_table(table)
+        ours = load_ablation_rows(table, ablations_dir)
+        both = pd.concat([paper, ours], ignore_index=True) if len(ours) else paper
+        note = f" ({ABLATION_SCALE})" if len(ours) else " (no rows of ours yet: benchmarks/gac_ablations.sh)"
+        parts.append(_titled(table, paper_layout(both, fmt), fmt, note))
     return "\n\n".join(parts) + "\n"
