@@ -70,7 +70,7 @@ def test_cli_errors_are_one_line_and_nonzero(capsys):
 
 
 def test_clip_values_read_what_the_leaderboard_averages_and_say_why_pose_is_missing():
-    clips = read_method_records(RECORDS / "runs" / "synthroom-val" / "dataset" / "gac-abl-ref")
+    clips = read_method_records(RECORDS / "records" / "synthroom-val" / "dataset" / "gac-abl-ref")
     psnr, why = clip_values(clips, "psnr", "dataset")
     assert len(psnr) == 12 and not why
     r_err, why = clip_values(clips, "r_err", "dataset")
@@ -80,7 +80,7 @@ def test_clip_values_read_what_the_leaderboard_averages_and_say_why_pose_is_miss
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
     out = tmp_path_factory.mktemp("ablations")
-    ablations.write_tables(RECORDS / "runs", out, RECORDS / "logs")
+    ablations.write_tables(RECORDS / "records", out, RECORDS / "logs")
     return out
 
 
