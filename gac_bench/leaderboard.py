@@ -273,9 +273,15 @@ def footer(protocol: Protocol = PAPER_V1, rows: list[Row] | None = None) -> str:
     )
 
 
+ESTIMATOR_NOTES = {  # how each pose estimator sees the frames, for the footer
+    "colmap": "colmap (pycolmap SfM, the clip's K held fixed: known intrinsics)",
+    "vggt": "vggt (VGGT-1B, intrinsics estimated)",
+}
+
+
 def _estimators(rows: list[Row] | None) -> str:
     names = sorted({r.pooled.get("pose_estimator") for r in rows or []} - {None})
-    return ", ".join(names) if names else "none used"
+    return ", ".join(ESTIMATOR_NOTES.get(n, n) for n in names) if names else "none used"
 
 
 def _groups(rows: list[Row]) -> dict[tuple[str, str, str], list[Row]]:

@@ -1,8 +1,15 @@
-"""Weight-free pose estimator: incremental SfM with pycolmap (SIFT, one PINHOLE camera, CPU).
+"""Weight-free pose estimator: SfM with pycolmap (SIFT, one PINHOLE camera, CPU).
+
+Defaults (version 2, benchmarks/colmap_speed.md): GLOMAP's global mapper, SIFT at the frame's own size
+(``sift_first_octave=0``), sequential matching with ``overlap=3``, byte-identical frames estimated once
+(``dedupe``). On synthroom's ground truth (2 cores) that is 3.5-4 s per 64-frame dataset clip and about 2 s per
+forth-and-back clip, against 24-34 s for version 1 (incremental mapper, SIFT on the 2x upsampled frame,
+overlap 10), with a lower noise floor on the dataset trajectory. ``mapper="incremental", sift_first_octave=-1,
+overlap=10, dedupe=False`` is version 1.
 
 Pipeline per clip (all N frames at once, in a temporary folder):
 
-1. frames -> lossless PNG ``0000.png`` ...;
+1. frames -> lossless PNG ``0000.png`` ... (only the distinct ones with ``dedupe``);
 2. SIFT extraction (CPU) into one shared camera: PINHOLE with the request's K held fixed when K is given
    (``ba_refine_focal_length`` / ``principal_point`` / ``extra_params`` all False), else SIMPLE_PINHOLE with
    the focal length refined and the principal point at the image centre;
@@ -121,13 +128,13 @@ class ColmapEstimator(PoseEstimator):
     """
 
     name = "colmap"
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
         device: str = "cpu",
         matching: str = "sequential",
-        overlap: int = 10,
+        overlap: int = 3,
         retrieval_k: int = 5,
         max_num_features: int = 8192,
         num_threads: int = 1,
@@ -135,8 +142,10 @@ class ColmapEstimator(PoseEstimator):
         init_min_tri_angle_deg: tuple[float, ...] = (16.0, 4.0),
         init_max_forward_motion: float = 0.95,
         workdir: str | None = None,
-        mapper: str = "incremental",
-        dedupe: bool = False,
+        mapper: str = "global",
+        dedupe: bool = True,
+        sift_first_octave: int = 0,
+        global_ba_iterations: int = 3,
     ) -> None:
         super().__init__(device=device)
         if mapper not in MAPPERS:
@@ -155,6 +164,10 @@ class ColmapEstimator(PoseEstimator):
             init_min_tri_angle_deg = init_min_tri_angle_deg.split(",")
         self.init_min_tri_angle_deg = tuple(float(a) for a in np.atleast_1d(init_min_tri_angle_deg))
         self.init_max_forward_motion = float(init_max_forward_motion)
+        # -1 (COLMAP's default) detects on a 2x upsampled image: at 256x144 that is most of the extraction time and
+        # many weak features; 0 detects at the frame's own size (benchmarks/colmap_speed.md)
+        self.sift_first_octave = int(sift_first_octave)
+        self.global_ba_iterations = int(global_ba_iterations)  # GLOMAP's rounds of bundle adjustment + filtering
         self.workdir = workdir  # keep the database and model there (debugging) instead of a temp folder
 
     def options(self) -> dict[str, Any]:
@@ -169,6 +182,8 @@ class ColmapEstimator(PoseEstimator):
             "init_max_forward_motion": self.init_max_forward_motion,
             "mapper": self.mapper,
             "dedupe": self.dedupe,
+            "sift_first_octave": self.sift_first_octave,
+            "global_ba_iterations": self.global_ba_iterations,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -189,9 +204,10 @@ class ColmapEstimator(PoseEstimator):
         if not self.dedupe:
             return self._estimate_frames(frames, K)
         # dedupe: byte-identical frames (the return half of forth-and-back ground truth) estimated once, sharing the
-        # pose. Off by default: on synthroom's forth-and-back ground truth the 32 distinct frames alone gave a worse
-        # floor (mean R_err 0.039 rad against 0.023, benchmarks/colmap_speed.md) - the incremental mapper
-        # initialises worse on half the views
+        # pose: half the work on forth-and-back, and no zero-baseline duplicate pairs. With the incremental mapper
+        # (version 1) it worsened that floor (mean R_err 0.039 rad against 0.023: it initialised worse on half the
+        # views); with the global mapper it is the faster and, on 7 of 8 rooms, the better choice
+        # (benchmarks/colmap_speed.md)
         unique, inverse = unique_frames(frames)
         if len(unique) < 2:  # nothing to reconstruct from one image
             c2w, K_out = nan_poses(len(frames))
@@ -257,6 +273,7 @@ class ColmapEstimator(PoseEstimator):
         extraction.num_threads = 1
         extraction.use_gpu = False
         extraction.sift.max_num_features = self.max_num_features
+        extraction.sift.first_octave = self.sift_first_octave
         pycolmap.extract_features(
             db,
             image_dir,
@@ -285,13 +302,19 @@ class ColmapEstimator(PoseEstimator):
             device=pycolmap.Device.cpu,
         )
 
-    def _map_global(self, pycolmap, db: Path, image_dir: Path, out: Path) -> tuple:
+    def _map_global(self, pycolmap, db: Path, image_dir: Path, out: Path, K) -> tuple:
         """GLOMAP's global SfM (rotation averaging, global positioning, one bundle adjustment), single-threaded and
         seeded; intrinsics stay as the database holds them (the request's K when given)."""
         out.mkdir(parents=True, exist_ok=True)
         opts = pycolmap.GlobalPipelineOptions()
         opts.num_threads = 1
         opts.random_seed = self.seed
+        opts.mapper.num_threads = 1
+        opts.mapper.random_seed = self.seed
+        ba = opts.mapper.bundle_adjustment
+        ba.refine_focal_length = K is None  # the request's K is exact on synthroom: keep it, as the incremental path does
+        ba.refine_extra_params = False
+        opts.mapper.ba_num_iterations = self.global_ba_iterations
         t0 = time.perf_counter()
         recs = pycolmap.global_mapping(db, image_dir, out, options=opts)
         rec = recs[min(recs, key=lambda i: (-recs[i].num_reg_images(), i))] if recs else None
@@ -308,7 +331,7 @@ class ColmapEstimator(PoseEstimator):
         a fallback. Ties keep the earlier attempt.
         """
         if self.mapper == "global":
-            return self._map_global(pycolmap, db, image_dir, out)
+            return self._map_global(pycolmap, db, image_dir, out, K)
         best, best_k, attempts = None, None, []
         for k, angle in enumerate(self.init_min_tri_angle_deg):
             t0 = time.perf_counter()
