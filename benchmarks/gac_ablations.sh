@@ -80,6 +80,9 @@ setup)
   echo "render: $(( $(date +%s) - t0 )) s" | tee "$WORK/logs/render.log"
   ;;
 train)
+  # every run's intra-op threads share the cores: 7 runs x all cores each oversubscribed them, and the warped-image
+  # run's host-side warping ran at 12 s per step (results/ablations/README.md)
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / ${#KEYS[@]} > 1 ? $(nproc) / ${#KEYS[@]} : 1 ))}
   i=0
   for key in "${KEYS[@]}"; do train_one "$key" $((i % GPUS)) & i=$((i + 1)); done
   wait

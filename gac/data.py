@@ -382,17 +382,25 @@ class SampleMaker:
         return [j for k, g in enumerate(plan.groups) if k >= first and plan.keep_aux[k] for j in g]
 
     def _warped_images(self, plan: SamplePlan, views: list[int]) -> torch.Tensor:
-        """(len(views), 3, H, W) in [-1, 1]: each view's image warped from the same cell of the previous frame."""
-        from gac_bench.pointcloud import warp_reference
+        """(len(views), 3, H, W) in [-1, 1]: each view's image warped from the same cell of the previous frame.
+
+        On CUDA all views go through one batched warp on the device; on the CPU view by view, which is faster there
+        (64 views at 256x144, 2 cores: 0.68 s per view loop against 1.27 s batched)."""
+        from gac_bench.pointcloud import warp_batch, warp_reference
 
         clip = self.clips[plan.clip]
         view_frame = {j: k for k, g in enumerate(plan.groups) for j in g}
-        out = []
+        src = []
         for j in views:
             k = view_frame[j]
             prev, c = plan.groups[k - 1], plan.groups[k].index(j)
-            src = plan.source[prev[c] if c < len(prev) else prev[0]]
-            warped, _ = warp_reference(clip.frames[src], clip.depth[src].astype(np.float32), clip.K, clip.c2w[src],
-                                       clip.c2w[plan.source[j]])  # fmt: skip
-            out.append(torch.from_numpy(warped).float() / 127.5 - 1.0)
-        return geo.h2d(torch.stack(out).permute(0, 3, 1, 2).contiguous(), self.device)
+            src.append(plan.source[prev[c] if c < len(prev) else prev[0]])
+        dst = [plan.source[j] for j in views]
+        if torch.device(self.device).type != "cuda":
+            out = [warp_reference(clip.frames[a], clip.depth[a].astype(np.float32), clip.K, clip.c2w[a], clip.c2w[b])[0]
+                   for a, b in zip(src, dst)]  # fmt: skip
+            return torch.from_numpy(np.stack(out)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2).contiguous()
+        images = geo.h2d(torch.from_numpy(np.ascontiguousarray(clip.frames[src])), self.device)
+        depth = geo.h2d(torch.from_numpy(np.ascontiguousarray(clip.depth[src], dtype=np.float32)), self.device)
+        warped, _ = warp_batch(images, depth, clip.K, clip.c2w[src], clip.c2w[dst])
+        return (warped.float() / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()

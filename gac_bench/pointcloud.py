@@ -75,3 +75,52 @@ def warp_reference(image: np.ndarray, depth_z: np.ndarray, K: np.ndarray, c2w_sr
     cloud = unproject_subpixel(image, depth_z, K, c2w_src, None)
     warped, _, valid = splat(cloud, K, c2w_dst, *depth_z.shape)
     return warped, valid
+
+
+def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_src: np.ndarray,
+               c2w_dst: np.ndarray, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`warp_reference` for B views at once on ``images``' device: (warped uint8 (B, H, W, 3), valid (B, H, W)).
+
+    ``images`` uint8 (B, H, W, 3), ``depth_z`` (B, H, W), one shared ``K``, ``c2w_src``/``c2w_dst`` (B, 4, 4). Same
+    points (``supersample``^2 per pixel, world coordinates in float32), same z-buffer and tie rule (the nearest
+    point wins; among equal depths the later point), so it equals :func:`warp_reference` view by view. Used for
+    variant #2's training targets on the GPU, where per-view warping on the host stalled training
+    (results/ablations/); on the CPU the per-view warp is faster (0.68 against 1.27 s for 64 views at 256x144).
+    """
+    B, H, W = depth_z.shape
+    dev = images.device
+    offsets = (torch.arange(supersample, dtype=torch.float64, device=dev) + 0.5) / supersample
+    vs, us = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
+    vs, us = vs.reshape(-1), us.reshape(-1)
+    z = depth_z.reshape(B, -1).double()
+    c2w = torch.as_tensor(np.asarray(c2w_src), dtype=torch.float64, device=dev)
+    pts = []
+    for dv in offsets:  # the order of unproject_subpixel: point id = (sub-pixel, pixel)
+        for du in offsets:
+            x = (us + du - float(K[0, 2])) / float(K[0, 0]) * z
+            y = (vs + dv - float(K[1, 2])) / float(K[1, 1]) * z
+            p = torch.stack([x, y, z], dim=-1)  # (B, HW, 3)
+            pts.append(p @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3])
+    xyz = torch.cat(pts, dim=1).float()  # (B, P, 3)
+    rgb = images.reshape(B, -1, 3).repeat(1, supersample * supersample, 1)
+    w2c = torch.as_tensor(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]), dtype=torch.float32,
+                          device=dev)  # fmt: skip
+    p_cam = xyz @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3]
+    zc = p_cam[..., 2]
+    zs = zc.clamp_min(NEAR_Z)
+    u = torch.floor(p_cam[..., 0] / zs * float(K[0, 0]) + float(K[0, 2]))
+    v = torch.floor(p_cam[..., 1] / zs * float(K[1, 1]) + float(K[1, 2]))
+    keep = (zc > NEAR_Z) & torch.isfinite(zc) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+    b_id, point_id = torch.nonzero(keep, as_tuple=True)
+    idx = b_id * (H * W) + (v[keep] * W + u[keep]).long()
+    z_keep = zc[keep]
+    zbuf = torch.full((B * H * W,), float("inf"), device=dev).scatter_reduce(0, idx, z_keep, "amin")
+    nearest = z_keep == zbuf[idx]
+    winner = torch.full((B * H * W,), -1, dtype=torch.long, device=dev)
+    winner = winner.scatter_reduce(0, idx[nearest], point_id[nearest], "amax")
+    valid = winner >= 0
+    flat_rgb = rgb.reshape(-1, 3)
+    pixel_b = torch.arange(B * H * W, device=dev) // (H * W)
+    src_row = pixel_b * rgb.shape[1] + winner.clamp_min(0)
+    out = torch.where(valid[:, None], flat_rgb[src_row], torch.zeros_like(flat_rgb[:1]))
+    return out.reshape(B, H, W, 3), valid.reshape(B, H, W)

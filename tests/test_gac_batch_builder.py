@@ -56,6 +56,7 @@ def test_batched_patchify_and_ray_patches_equal_per_view():
     ("geometry", dict(pose_anchor="last-context", max_gap=1, revisit_prob=0.5)),
     ("none", {}),
     ("geometry", dict(geometry="pointmap")),
+    ("warped", {}),
 ])  # fmt: skip
 def test_vectorised_forward_equals_reference_packing(clips, variant, extra):
     maker = _maker(clips, variant=variant, **extra)
