@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gac_bench.leaderboard import Cell, clip_values, read_method_records
+from gac_bench.leaderboard import DIGITS, Cell, clip_values, mean_cell, read_method_records
 from gac_bench.paired import paired_difference
 from gac_bench.paper_tables import ABLATION_CSV, ABLATION_TABLES, load_paper_table
 from gac_bench.paper_tables import COLUMNS as PAPER_COLUMNS
@@ -133,13 +133,7 @@ def _train_stats(train_logs: Path | None, key: str) -> tuple[float | None, int |
 
 
 def _cell(values: dict[str, float]) -> Cell | None:
-    from gac_bench.leaderboard import bootstrap_ci
-
-    if not values:
-        return None
-    arr = np.array([values[k] for k in sorted(values)])
-    low, high = bootstrap_ci(arr)
-    return Cell(float(arr.mean()), low, high, len(arr))
+    return mean_cell([values[k] for k in sorted(values)]) if values else None
 
 
 def collect(runs_dir: Path, keys: list[str], train_logs: Path | None = None) -> dict[str, RowResult]:
@@ -175,9 +169,6 @@ def long_rows(table: int, results: dict[str, RowResult]) -> pd.DataFrame:
                 out.append({"table": table, "run": row.run, "method": f"ours: {row.label}", "row_label": row.label,
                             "paper_method": row.paper_method or "", "column": col, "value": v})
     return pd.DataFrame(out)
-
-
-DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3, "r_err": 3, "t_err": 3}
 
 
 def _fmt_ci(c: Cell | None, m: str) -> str:

@@ -170,7 +170,8 @@ def secondary_pose_columns(ok: list[ClipRecords]) -> dict:
     return out
 
 
-def _cell(values: list[float]) -> Cell:
+def mean_cell(values: list[float]) -> Cell:
+    """Mean over clips with its 95% bootstrap CI (values in clip-id order, as the resampling is seeded)."""
     arr = np.array(values)
     low, high = bootstrap_ci(arr)
     return Cell(float(arr.mean()), low, high, len(arr))
@@ -214,7 +215,7 @@ def build_row(split: str, trajectory: str, method: str, clips: list[ClipRecords]
                 notes[col] = note
             continue
         values, reasons = _column_values(ok, col, frames)
-        cells[col] = _cell(list(values.values())) if values else None
+        cells[col] = mean_cell(list(values.values())) if values else None
         if reasons:
             notes[col] = "; ".join(sorted(reasons))
     if subset == "all":

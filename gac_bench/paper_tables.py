@@ -186,11 +186,14 @@ def load_ablation_rows(table: int, folder: Path | None = None) -> pd.DataFrame:
 
     They are scored on synthroom-val, not RealEstate10K: they go in the paper's columns for a side-by-side
     reading of the ordering, never as a reproduction of the paper's values."""
+    from gac_bench.leaderboard import COLUMNS as METRIC_COLUMNS
+
     path = Path(folder or repo_root() / ABLATIONS_DIR) / ABLATION_CSV.format(table=table)
-    if not path.is_file() or not path.read_text(encoding="utf-8").strip():
+    try:
+        df = pd.read_csv(path, keep_default_na=False)
+    except (FileNotFoundError, pd.errors.EmptyDataError):  # not run yet, or a table written with no rows
         return pd.DataFrame()
-    df = pd.read_csv(path, keep_default_na=False)
-    df = df[df["column"].isin(["psnr", "ssim", "lpips", "fid", "r_err", "t_err"])]
+    df = df[df["column"].isin(METRIC_COLUMNS)]
     paper = load_paper_table(table)
     key_of = {m: (k or m) for m, k in zip(paper["method"], paper["method_key"])}
     return pd.DataFrame({

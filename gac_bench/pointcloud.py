@@ -41,27 +41,35 @@ def unproject_subpixel(image: np.ndarray, depth_z: np.ndarray, K: np.ndarray, c2
     return PointCloud(np.concatenate(pts).astype(np.float32), np.concatenate(cols))
 
 
+def _zbuffer(p_cam: torch.Tensor, K: np.ndarray, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The z-buffer of B views' camera-space points (B, P, 3): per pixel of the (B * H * W) flat buffer, the index
+    (within its view) of the point that wins, -1 where none lands, and its depth (inf where none lands). The
+    nearest point wins; ties go to the later point, deterministically. Scatter-min keeps this O(points) instead of
+    sorting every point each frame."""
+    B = p_cam.shape[0]
+    z = p_cam[..., 2]
+    zs = z.clamp_min(NEAR_Z)
+    u = torch.floor(p_cam[..., 0] / zs * float(K[0, 0]) + float(K[0, 2]))
+    v = torch.floor(p_cam[..., 1] / zs * float(K[1, 1]) + float(K[1, 2]))
+    keep = (z > NEAR_Z) & torch.isfinite(z) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    b_id, point_id = torch.nonzero(keep, as_tuple=True)
+    idx = b_id * (height * width) + (v[keep] * width + u[keep]).long()
+    z_keep = z[keep]
+    zbuf = torch.full((B * height * width,), float("inf"), device=p_cam.device).scatter_reduce(0, idx, z_keep, "amin")
+    nearest = z_keep == zbuf[idx]
+    winner = torch.full((B * height * width,), -1, dtype=torch.long, device=p_cam.device)
+    return winner.scatter_reduce(0, idx[nearest], point_id[nearest], "amax"), zbuf
+
+
 def splat(cloud: PointCloud, K: np.ndarray, c2w: np.ndarray, height: int, width: int):
     """Z-buffered render of ``cloud``: (image uint8, depth float32 (0 where empty), valid bool).
 
     The nearest point wins each pixel; ties go to the later point (the one added last), deterministically.
-    Scatter-min in torch keeps this O(points) instead of sorting every point each frame.
     """
     w2c = torch.from_numpy(cameras.invert_rigid(c2w)).float()
-    xyz = torch.from_numpy(cloud.xyz)
-    p_cam = xyz @ w2c[:3, :3].T + w2c[:3, 3]
-    z = p_cam[:, 2]
-    zs = z.clamp_min(NEAR_Z)
-    u = torch.floor(p_cam[:, 0] / zs * float(K[0, 0]) + float(K[0, 2]))
-    v = torch.floor(p_cam[:, 1] / zs * float(K[1, 1]) + float(K[1, 2]))
-    keep = (z > NEAR_Z) & torch.isfinite(z) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    point_id = torch.nonzero(keep).squeeze(1)
-    idx = (v[keep] * width + u[keep]).long()
-    z_keep = z[keep]
-    zbuf = torch.full((height * width,), float("inf")).scatter_reduce(0, idx, z_keep, "amin")
-    nearest = z_keep == zbuf[idx]
-    winner = torch.full((height * width,), -1, dtype=torch.long)
-    winner = winner.scatter_reduce(0, idx[nearest], point_id[nearest], "amax").numpy()
+    p_cam = torch.from_numpy(cloud.xyz) @ w2c[:3, :3].T + w2c[:3, 3]
+    winner, zbuf = _zbuffer(p_cam[None], K, height, width)
+    winner = winner.numpy()
     valid = winner >= 0
     image = np.zeros((height * width, 3), np.uint8)
     depth = np.zeros(height * width, np.float32)
@@ -106,18 +114,7 @@ def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_s
     w2c = torch.as_tensor(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]), dtype=torch.float32,
                           device=dev)  # fmt: skip
     p_cam = xyz @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3]
-    zc = p_cam[..., 2]
-    zs = zc.clamp_min(NEAR_Z)
-    u = torch.floor(p_cam[..., 0] / zs * float(K[0, 0]) + float(K[0, 2]))
-    v = torch.floor(p_cam[..., 1] / zs * float(K[1, 1]) + float(K[1, 2]))
-    keep = (zc > NEAR_Z) & torch.isfinite(zc) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
-    b_id, point_id = torch.nonzero(keep, as_tuple=True)
-    idx = b_id * (H * W) + (v[keep] * W + u[keep]).long()
-    z_keep = zc[keep]
-    zbuf = torch.full((B * H * W,), float("inf"), device=dev).scatter_reduce(0, idx, z_keep, "amin")
-    nearest = z_keep == zbuf[idx]
-    winner = torch.full((B * H * W,), -1, dtype=torch.long, device=dev)
-    winner = winner.scatter_reduce(0, idx[nearest], point_id[nearest], "amax")
+    winner, _ = _zbuffer(p_cam, K, H, W)
     valid = winner >= 0
     flat_rgb = rgb.reshape(-1, 3)
     pixel_b = torch.arange(B * H * W, device=dev) // (H * W)
