@@ -1,8 +1,9 @@
 #!/bin/bash
 # The paper's ablations (Tables 3-6) at small scale on the lent GPU machine (issue 12). Every run a table needs is
-# trained with the same recipe and budget (STEPS optimiser steps of PACK tokens, seed SEED, the shipped VAE), spread
-# over the GPUs, then scored by the harness on held-out synthroom-val rooms (never synthroom) with pose errors from
-# the weight-free colmap estimator, then written as tables. Run from the repository root:
+# trained with the same recipe and budget (STEPS optimiser steps of PACK tokens, the shipped VAE) once per seed of
+# SEEDS (default: SEED), spread over the GPUs, then scored by the harness on held-out synthroom-val rooms (never
+# synthroom) with pose errors from the weight-free colmap estimator, then written as tables. Run from the repository
+# root:
 #
 #   bash benchmarks/gac_ablations.sh setup             # wheels from .whl/ (carry it), editable install, render rooms
 #   bash benchmarks/gac_ablations.sh train [TABLE...]  # default: all four tables (7 runs)
@@ -10,6 +11,15 @@
 #   bash benchmarks/gac_ablations.sh tables [TABLE...] # results/ablations/table{N}.{csv,md} (here: $TABLES_OUT)
 #   bash benchmarks/gac_ablations.sh all [TABLE...]    # the four stages: one command reruns a table, e.g. `all 5`
 #   bash benchmarks/gac_ablations.sh pack              # logs, records (no frames) and tables into $OUT
+#
+# Several seeds, a subset of runs (train and eval; `tables` always reads every row of its tables, with whatever seeds
+# the runs folder holds):
+#   SEEDS=0,1,2 bash benchmarks/gac_ablations.sh train 6   # each run once per seed (default: SEEDS=$SEED, i.e. 0)
+#   RUN_KEYS=warped,nodrop bash benchmarks/gac_ablations.sh train  # only these runs of the tables (exit 2 if a key is
+#                                                                  # unknown or not in the tables)
+# Seed 0 keeps the plain names: work dir $WORK/gac_KEY, method gac-abl-KEY, logs gac_KEY.log, eval_KEY_SHARD.log.
+# Seed s > 0 adds _sS to dirs and logs (gac_ref_s1, gac_ref_s1_train_log.jsonl, eval_ref_s1_1.log) and -sS to the
+# method (gac-abl-ref-s1); the tables average each room over a run's seeds (gac/ablations.py).
 #
 # Longer than one device command: start a stage detached and wait for its done-file in the next command (a pid
 # can outlive its process there as an unreaped zombie, so `kill -0 PID` waits forever), e.g.
@@ -38,31 +48,33 @@ stage=${1:-all}; shift || true
 rm -f "$WORK/$stage.done"
 trap 'touch "$WORK/$stage.done"' EXIT  # written however the stage ends; its log says how
 TABLES=("$@")
-mapfile -t KEYS < <(python3 -m gac.ablations runs "${TABLES[@]}") || exit 2
-[ ${#KEYS[@]} -gt 0 ] || { echo "gac_ablations: no runs for tables ${TABLES[*]}"; exit 2; }
+# one line per run and seed: KEY SEED TAG METHOD (TAG names dirs and logs: ref, ref_s1; METHOD: gac-abl-ref-s1)
+SELECTED=$(python3 -m gac.ablations runs "${TABLES[@]}" --keys "${RUN_KEYS:-}" --seeds "${SEEDS:-$SEED}") || exit 2
+mapfile -t RUNS <<< "$SELECTED"
+[ -n "$SELECTED" ] || { echo "gac_ablations: no runs for tables ${TABLES[*]}"; exit 2; }
 
-train_one() {  # KEY GPU
-  local key=$1 gpu=$2 extra=() a
+train_one() {  # KEY SEED TAG GPU
+  local key=$1 seed=$2 tag=$3 gpu=$4 extra=() a
   while read -r a; do [ -n "$a" ] && extra+=("$a"); done < <(python3 -m gac.ablations train-args "$key")
   for a in ${TRAIN_EXTRA:-}; do extra+=("$a"); done  # e.g. TRAIN_EXTRA="--set latent_channels=32" for gac-tiny
   CUDA_VISIBLE_DEVICES=$gpu timeout $((TIME_LIMIT + 300)) python3 -m gac.train --split synthroom-train ${TRAIN_CLIPS:+--clips $TRAIN_CLIPS} \
-    --val-split synthroom-val --val-clips "$VAL_ROOMS" --vae "$VAE" --out "$WORK/gac_$key" --steps "$STEPS" \
+    --val-split synthroom-val --val-clips "$VAL_ROOMS" --vae "$VAE" --out "$WORK/gac_$tag" --steps "$STEPS" \
     --time-limit "$TIME_LIMIT" --val-every 500 --val-psnr-clips 4 --log-every 50 --save-every 1000000 \
-    --seed "$SEED" "${RECIPE[@]}" "${extra[@]}" > "$WORK/logs/gac_$key.log" 2>&1
+    --seed "$seed" "${RECIPE[@]}" "${extra[@]}" > "$WORK/logs/gac_$tag.log" 2>&1
   local rc=$?
-  for f in train_log.jsonl val_log.jsonl; do cp "$WORK/gac_$key/$f" "$WORK/logs/gac_${key}_$f" 2>/dev/null; done
-  echo "train $key (GPU $gpu): rc $rc; $(tail -1 "$WORK/logs/gac_$key.log" | cut -c1-160)"
+  for f in train_log.jsonl val_log.jsonl; do cp "$WORK/gac_$tag/$f" "$WORK/logs/gac_${tag}_$f" 2>/dev/null; done
+  echo "train $key seed $seed (GPU $gpu): rc $rc; $(tail -1 "$WORK/logs/gac_$tag.log" | cut -c1-160)"
 }
 
-eval_one() {  # KEY GPU SHARD
-  local key=$1 gpu=$2 shard=$3 opts=() o
+eval_one() {  # KEY TAG METHOD GPU SHARD
+  local key=$1 tag=$2 method=$3 gpu=$4 shard=$5 opts=() o
   while read -r o; do [ -n "$o" ] && opts+=(--option "$o"); done < <(python3 -m gac.ablations eval-options "$key")
   for o in ${EVAL_OPTS:-}; do opts+=(--option "$o"); done  # e.g. EVAL_OPTS="steps=2" for a smoke run
-  CUDA_VISIBLE_DEVICES=$gpu timeout ${EVAL_TIMEOUT:-1200} python3 -c "$CLI" run --method gac --name "gac-abl-$key" \
+  CUDA_VISIBLE_DEVICES=$gpu timeout ${EVAL_TIMEOUT:-1200} python3 -c "$CLI" run --method gac --name "$method" \
     --split synthroom-val --clips "$ROOMS" --trajectory dataset --shard "$shard" --estimator "$ESTIMATOR" \
-    --runs-dir "$WORK/runs" --device "${EVAL_DEVICE:-cuda}" --no-progress --option "checkpoint=$WORK/gac_$key/last" "${opts[@]}" \
-    > "$WORK/logs/eval_${key}_${shard%/*}.log" 2>&1
-  echo "eval $key shard $shard (GPU $gpu): rc $?"
+    --runs-dir "$WORK/runs" --device "${EVAL_DEVICE:-cuda}" --no-progress --option "checkpoint=$WORK/gac_$tag/last" "${opts[@]}" \
+    > "$WORK/logs/eval_${tag}_${shard%/*}.log" 2>&1
+  echo "eval $method shard $shard (GPU $gpu): rc $?"
 }
 
 case $stage in
@@ -81,17 +93,23 @@ setup)
   ;;
 train)
   # every run's intra-op threads share the cores: 7 runs x all cores each oversubscribed them, and the warped-image
-  # run's host-side warping ran at 12 s per step (results/ablations/README.md)
-  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / ${#KEYS[@]} > 1 ? $(nproc) / ${#KEYS[@]} : 1 ))}
+  # run's host-side warping ran at 12 s per step (results/ablations/README.md); runs x seeds train at once
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( $(nproc) / ${#RUNS[@]} > 1 ? $(nproc) / ${#RUNS[@]} : 1 ))}
   i=0
-  for key in "${KEYS[@]}"; do train_one "$key" $((i % GPUS)) & i=$((i + 1)); done
+  for run in "${RUNS[@]}"; do
+    read -r key seed tag method <<< "$run"
+    train_one "$key" "$seed" "$tag" $((i % GPUS)) & i=$((i + 1))
+  done
   wait
   ;;
 eval)
   ESTIMATOR=$(python3 -c "import pycolmap" 2>/dev/null && echo colmap || echo none)
   i=0
-  for key in "${KEYS[@]}"; do
-    for k in $(seq 1 "$EVAL_SHARDS"); do eval_one "$key" $((i % GPUS)) "$k/$EVAL_SHARDS" & i=$((i + 1)); done
+  for run in "${RUNS[@]}"; do
+    read -r key seed tag method <<< "$run"
+    for k in $(seq 1 "$EVAL_SHARDS"); do
+      eval_one "$key" "$tag" "$method" $((i % GPUS)) "$k/$EVAL_SHARDS" & i=$((i + 1))
+    done
   done
   wait
   python3 -c "$CLI" table --runs-dir "$WORK/runs" > "$WORK/logs/eval_leaderboard.log" 2>&1

@@ -5,18 +5,26 @@ as context, depth, CGA, geometry dropout 0.5), and scored by the harness on held
 on ``synthroom``). The reference run is shared by all four tables, as in the paper (its 19.01 row recurs in each).
 
     python -m gac.ablations runs [TABLE...]          # run keys a table needs (for benchmarks/gac_ablations.sh)
+    python -m gac.ablations runs [TABLE...] [--keys K,K] --seeds S,S  # one line per run and seed: KEY SEED TAG METHOD
     python -m gac.ablations train-args KEY           # gac.train arguments of a run, one per line
     python -m gac.ablations eval-options KEY         # gac method options of a run at evaluation, one per line
     python -m gac.ablations tables RUNS_DIR [--out results/ablations] [--train-logs DIR]
 
 ``tables`` writes ``table{3,4,5,6}.csv`` (long format, read by ``gac-bench table --paper``) and ``.md`` (our rows
 with 95% bootstrap CIs over rooms, the paired difference against the reference row, and the paper's rows).
+
+Several training seeds per run: seed 0 keeps the plain names (method ``gac-abl-KEY``, work dir and logs ``gac_KEY``),
+seed s > 0 adds ``-sS`` to the method (``gac-abl-ref-s1``) and ``_sS`` to the dir and log names (``gac_ref_s1``).
+``tables`` finds the seeds in RUNS_DIR, averages each room over the seeds that scored it, and builds the cells and
+paired differences over rooms from those room means, exactly as with one seed (one seed: the same output as before);
+the seed-to-seed spread (each seed's mean over rooms) is shown beside them, with a ``seeds`` column.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +94,54 @@ def runs_for(tables: list[int]) -> list[str]:
     return [k for k in RUNS if k in keys]  # reference first, then in RUNS order
 
 
-def method_name(key: str) -> str:
-    return f"gac-abl-{key}"
+def method_name(key: str, seed: int = 0) -> str:
+    """The harness method name of a run's seed: ``gac-abl-ref`` (seed 0, the names of the committed records),
+    ``gac-abl-ref-s1``."""
+    return f"gac-abl-{key}" + (f"-s{seed}" if seed else "")
+
+
+def run_tag(key: str, seed: int = 0) -> str:
+    """A run's seed in work-dir and log names (``gac_{tag}``, ``eval_{tag}_{shard}.log``): ``ref``, ``ref_s1``."""
+    return key + (f"_s{seed}" if seed else "")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]; ValueError (one line) on anything else."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part.isdigit():
+            raise ValueError(f"seeds must be non-negative integers, comma-separated; got {text!r}")
+        if int(part) in out:
+            raise ValueError(f"seed {int(part)} given twice in {text!r}")
+        out.append(int(part))
+    return out
+
+
+def select_runs(tables: list[int], keys: str = "", seeds: str = "0") -> list[tuple[str, int]]:
+    """(key, seed) for every run of the tables (all four when none), restricted to ``keys`` (comma-separated; empty:
+    all), each once per seed; ValueError (one line) for an unknown key, one the tables do not use, or bad seeds."""
+    tables = tables or sorted(TABLES)
+    bad = [t for t in tables if t not in TABLES]
+    if bad:
+        raise ValueError(f"no ablation table {bad[0]}; tables: {', '.join(map(str, TABLES))}")
+    runs = runs_for(tables)
+    wanted = [k.strip() for k in keys.split(",") if k.strip()]
+    for k in wanted:
+        if k not in RUNS:
+            raise ValueError(f"unknown ablation run {k!r}; known: {', '.join(RUNS)}")
+        if k not in runs:
+            raise ValueError(f"ablation run {k!r} is not in table(s) {', '.join(map(str, tables))} "
+                             f"(their runs: {', '.join(runs)})")
+    seed_list = parse_seeds(seeds)
+    return [(k, s) for k in runs if not wanted or k in wanted for s in seed_list]
+
+
+def seeds_found(runs_dir: Path, key: str) -> list[int]:
+    """The seeds of a run with records in RUNS_DIR (method folders ``gac-abl-KEY`` and ``gac-abl-KEY-sN``)."""
+    folder = Path(runs_dir) / SPLIT / TRAJECTORY
+    pattern = re.compile(re.escape(method_name(key)) + r"(?:-s([1-9][0-9]*))?")
+    found = [] if not folder.is_dir() else [pattern.fullmatch(p.name) for p in folder.iterdir() if p.is_dir()]
+    return sorted(int(m.group(1) or 0) for m in found if m)
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -95,17 +149,21 @@ def method_name(key: str) -> str:
 
 @dataclass
 class RowResult:
-    cells: dict[str, Cell | None]
-    diffs: dict[str, Cell | None]  # paired against the reference, over the rooms both scored
-    per_clip: dict[str, dict[str, float]]
+    cells: dict[str, Cell | None]  # over rooms, of each room's mean over the run's seeds
+    diffs: dict[str, Cell | None]  # paired against the reference, over the rooms both scored (room means over seeds)
+    per_clip: dict[str, dict[str, float]]  # metric -> room -> mean over the seeds that scored the room
     missing: dict[str, set[str]]  # metric -> why clips have no value (e.g. colmap could not register frame 0)
-    train_s_per_step: float | None
-    infer_s_per_img: float | None
-    steps: int | None
+    train_s_per_step: float | None  # from the lowest seed's train log (seed 0 normally)
+    infer_s_per_img: float | None  # median over every seed's clips
+    steps: int | None  # the lowest seed's last step
+    seeds: tuple[int, ...] = (0,)
+    seed_means: dict[str, dict[int, float]] | None = None  # metric -> seed -> that seed's mean over its rooms
+    seed_steps: dict[int, int | None] | None = None  # seed -> last step (every seed's train log)
 
 
-def _per_clip(runs_dir: Path, key: str) -> tuple[dict[str, dict[str, float]], dict[str, set[str]], float | None]:
-    folder = Path(runs_dir) / SPLIT / TRAJECTORY / method_name(key)
+def _per_clip(runs_dir: Path, key: str, seed: int = 0) -> tuple[dict[str, dict[str, float]], dict[str, set[str]],
+                                                                 list[float]]:
+    folder = Path(runs_dir) / SPLIT / TRAJECTORY / method_name(key, seed)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no records of ablation run {key!r} (run benchmarks/gac_ablations.sh)")
     clips = read_method_records(folder)
@@ -113,16 +171,22 @@ def _per_clip(runs_dir: Path, key: str) -> tuple[dict[str, dict[str, float]], di
     out, missing = {m: v for m, (v, _) in both.items()}, {m: r for m, (_, r) in both.items()}
     # the rollout's own seconds per generated view (generation info; frame 0 is the given reference), not
     # wall_time_s, which adds data loading, writing frames and, on a process's first clip, the model's setup; the
-    # median over clips, so a first clip's one-off torch.compile does not count
+    # median over clips (collect), so a first clip's one-off torch.compile does not count
     per_view = [(c.generation.get("info") or {}).get("seconds_per_view") for c in clips if c.ok]
-    per_view = [float(s) for s in per_view if s is not None]
-    s_per_img = float(np.median(per_view)) if per_view else None
-    return out, missing, s_per_img
+    return out, missing, [float(s) for s in per_view if s is not None]
 
 
-def _train_stats(train_logs: Path | None, key: str) -> tuple[float | None, int | None]:
+def _room_means(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    """Room -> its mean over the seeds that scored it (one seed: its values unchanged)."""
+    if len(per_seed) == 1:
+        return dict(per_seed[0])
+    rooms = sorted(set().union(*per_seed))
+    return {r: float(np.mean([v[r] for v in per_seed if r in v])) for r in rooms}
+
+
+def _train_stats(train_logs: Path | None, key: str, seed: int = 0) -> tuple[float | None, int | None]:
     """Seconds per step (median over logged intervals) and the last step, from gac.train's train_log.jsonl."""
-    path = None if train_logs is None else Path(train_logs) / f"gac_{key}_train_log.jsonl"
+    path = None if train_logs is None else Path(train_logs) / f"gac_{run_tag(key, seed)}_train_log.jsonl"
     if path is None or not path.is_file():
         return None, None
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -136,38 +200,66 @@ def _cell(values: dict[str, float]) -> Cell | None:
     return mean_cell([values[k] for k in sorted(values)]) if values else None
 
 
+def _collect_run(runs_dir: Path, key: str, train_logs: Path | None) -> RowResult:
+    """One run over every seed it has in RUNS_DIR: per room, the mean over the seeds that scored it; then the cells
+    over rooms as for one seed (the CI covers rooms, not seeds; each seed's own mean is kept for the spread)."""
+    seeds = seeds_found(runs_dir, key) or [0]  # none: seed 0's FileNotFoundError names the folder looked for
+    per_seed = {s: _per_clip(runs_dir, key, s) for s in seeds}
+    vals = {m: _room_means([per_seed[s][0][m] for s in seeds]) for m in METRICS}
+    missing = {m: set().union(*(per_seed[s][1][m] for s in seeds)) for m in METRICS}
+    per_view = [t for s in seeds for t in per_seed[s][2]]
+    s_img = float(np.median(per_view)) if per_view else None
+    seed_means = {m: {s: float(np.mean([per_seed[s][0][m][r] for r in sorted(per_seed[s][0][m])]))
+                      for s in seeds if per_seed[s][0][m]} for m in METRICS}
+    # training speed and steps: the lowest seed's log (seed 0 normally), not a mean over seeds, so a row's
+    # s/step is one run's measurement, as with one seed; every seed's last step is kept to show when they differ
+    stats = {s: _train_stats(train_logs, key, s) for s in seeds}
+    s_step, steps = stats[seeds[0]]
+    cells = {m: _cell(vals[m]) for m in METRICS}
+    return RowResult(cells, {m: None for m in METRICS}, vals, missing, s_step, s_img, steps, tuple(seeds),
+                     seed_means, {s: st for s, (_, st) in stats.items()})
+
+
 def collect(runs_dir: Path, keys: list[str], train_logs: Path | None = None) -> dict[str, RowResult]:
-    per = {k: _per_clip(runs_dir, k) for k in keys}
-    ref = per[REFERENCE][0] if REFERENCE in per else None
-    out = {}
-    for k, (vals, missing, s_img) in per.items():
-        cells = {m: _cell(vals[m]) for m in METRICS}
-        diffs = {m: (paired_difference(vals[m], ref[m]) if ref is not None and k != REFERENCE else None)
-                 for m in METRICS}
-        s_step, steps = _train_stats(train_logs, k)
-        out[k] = RowResult(cells, diffs, vals, missing, s_step, s_img, steps)
+    out = {k: _collect_run(runs_dir, k, train_logs) for k in keys}
+    ref = out[REFERENCE].per_clip if REFERENCE in out else None
+    for k, r in out.items():
+        # paired over rooms, each row's room values being its means over seeds (the seed spread is shown apart)
+        r.diffs = {m: (paired_difference(r.per_clip[m], ref[m]) if ref is not None and k != REFERENCE else None)
+                   for m in METRICS}
     return out
 
 
+def _multi_seed(table: int, results: dict[str, RowResult]) -> bool:
+    return any(len(results[row.run].seeds) > 1 for row in TABLES[table])
+
+
 def long_rows(table: int, results: dict[str, RowResult]) -> pd.DataFrame:
-    """Our rows of one table in the long format of ``results/ablations/table{N}.csv``."""
-    out = []
+    """Our rows of one table in the long format of ``results/ablations/table{N}.csv``.
+
+    When a row of the table has several seeds, three columns follow the others: ``seeds`` (how many), and
+    ``seed_min`` / ``seed_max`` (the lowest and highest of the seeds' own means over rooms, metric rows only).
+    With one seed everywhere they are left out, so such a table is the same as before seeds existed."""
+    multi, out = _multi_seed(table, results), []
     for row in TABLES[table]:
         r = results[row.run]
+        extra = {"seeds": len(r.seeds)} if multi else {}
         for m in METRICS:
             c, d = r.cells[m], r.diffs[m]
             if c is None:
                 continue
+            spread = list((r.seed_means or {}).get(m, {}).values())
+            seed_cols = {**extra, "seed_min": min(spread, default=None), "seed_max": max(spread, default=None)}
             out.append({"table": table, "run": row.run, "method": f"ours: {row.label}", "row_label": row.label,
                         "paper_method": row.paper_method or "", "column": m, "value": c.mean,
                         "ci_low": c.ci_low, "ci_high": c.ci_high, "n": c.n,
                         "diff_vs_ref": None if d is None else d.mean,
                         "diff_ci_low": None if d is None else d.ci_low,
-                        "diff_ci_high": None if d is None else d.ci_high})
+                        "diff_ci_high": None if d is None else d.ci_high, **(seed_cols if multi else {})})
         for col, v in (("train_s_per_step", r.train_s_per_step), ("infer_s_per_img", r.infer_s_per_img)):
             if v is not None:
                 out.append({"table": table, "run": row.run, "method": f"ours: {row.label}", "row_label": row.label,
-                            "paper_method": row.paper_method or "", "column": col, "value": v})
+                            "paper_method": row.paper_method or "", "column": col, "value": v, **extra})
     return pd.DataFrame(out)
 
 
@@ -184,6 +276,26 @@ def _fmt_diff(c: Cell | None, m: str) -> str:
     d = DIGITS[m]
     mark = "" if c.n < 2 or c.ci_low <= 0 <= c.ci_high else " *"  # one room: no interval to speak of
     return f"{c.mean:+.{d}f} [{c.ci_low:+.{d}f}, {c.ci_high:+.{d}f}]{mark}"
+
+
+def _fmt_seeds(r: RowResult) -> str:
+    return str(len(r.seeds)) + ("" if r.seeds == (0,) else f" ({', '.join(f's{s}' for s in r.seeds)})")
+
+
+def _fmt_seed_means(r: RowResult, cols: list[str]) -> str:
+    if len(r.seeds) < 2:
+        return "–"
+    means = r.seed_means or {}
+    parts = [f"{m} " + " / ".join(f"{means[m][s]:.{DIGITS[m]}f}" if s in means.get(m, {}) else "–" for s in r.seeds)
+             for m in cols if means.get(m)]
+    return "; ".join(parts) or "–"
+
+
+def _fmt_steps(r: RowResult) -> str:
+    steps = [st for st in (r.seed_steps or {}).values()]
+    if len(set(steps)) > 1:
+        return " / ".join("–" if st is None else str(st) for st in steps)
+    return "–" if r.steps is None else str(r.steps)
 
 
 def _missing_lines(table: int, results: dict[str, RowResult]) -> list[str]:
@@ -204,18 +316,27 @@ def table_markdown(table: int, results: dict[str, RowResult]) -> str:
     from gac_bench.paper_tables import CAPTIONS
 
     cols = [m for m in METRICS if any(results[r.run].cells[m] for r in TABLES[table])]
-    head = ["row", *[f"{m} [95% CI]" for m in cols], *[f"Δ{m} vs ref [paired 95% CI]" for m in ("psnr", "ssim")],
-            "train s/step", "infer s/img", "steps"]
+    multi = _multi_seed(table, results)
+    head = ["row", *(["seeds"] if multi else []), *[f"{m} [95% CI]" for m in cols],
+            *(["per-seed means (s0 / s1 / …)"] if multi else []),
+            *[f"Δ{m} vs ref [paired 95% CI]" for m in ("psnr", "ssim")], "train s/step", "infer s/img", "steps"]
     lines = [f"### {CAPTIONS[table]}", "", "Ours (synthroom-val, dataset trajectory; * = paired CI excludes 0):", "",
              "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for row in TABLES[table]:
         r = results[row.run]
-        cells = [row.label, *[_fmt_ci(r.cells[m], m) for m in cols],
+        cells = [row.label, *([_fmt_seeds(r)] if multi else []), *[_fmt_ci(r.cells[m], m) for m in cols],
+                 *([_fmt_seed_means(r, cols)] if multi else []),
                  *[_fmt_diff(r.diffs[m], m) or "(reference)" for m in ("psnr", "ssim")],
                  "–" if r.train_s_per_step is None else f"{r.train_s_per_step:.3f}",
                  "–" if r.infer_s_per_img is None else f"{r.infer_s_per_img:.2f}",
-                 "–" if r.steps is None else str(r.steps)]
+                 _fmt_steps(r)]
         lines.append("| " + " | ".join(cells) + " |")
+    if multi:
+        lines += ["", "Several training seeds: a row's rooms are each averaged over the row's seeds, and its 95% CI "
+                  "and the paired Δ (per-room seed means of both rows, paired over rooms) cover rooms only; the "
+                  "seed-to-seed spread is shown apart, as each seed's own mean over rooms (seeds in ascending "
+                  "order, named in the seeds column). Train s/step is the lowest seed's training log; steps lists "
+                  "every seed's when they differ."]
     missing = _missing_lines(table, results)
     lines += [""] + missing if missing else []
     paper = load_paper_table(table)
@@ -243,7 +364,11 @@ def write_tables(runs_dir: Path, out: Path, train_logs: Path | None = None, tabl
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m gac.ablations", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("runs").add_argument("tables", nargs="*", type=int)
+    r = sub.add_parser("runs")
+    r.add_argument("tables", nargs="*", type=int)
+    r.add_argument("--keys", default="", help="comma-separated run keys to keep (RUN_KEYS); empty: every run")
+    r.add_argument("--seeds", default=None,
+                   help="comma-separated seeds (SEEDS): print KEY SEED TAG METHOD per run and seed instead of keys")
     sub.add_parser("train-args").add_argument("key")
     sub.add_parser("eval-options").add_argument("key")
     t = sub.add_parser("tables")
@@ -256,11 +381,15 @@ def main(argv=None) -> int:
         print(f"unknown ablation run {args.key!r}; known: {', '.join(RUNS)}", file=sys.stderr)
         return 2
     if args.cmd == "runs":
-        bad = [t for t in args.tables if t not in TABLES]
-        if bad:
-            print(f"no ablation table {bad[0]}; tables: {', '.join(map(str, TABLES))}", file=sys.stderr)
+        try:
+            selected = select_runs(args.tables, args.keys, "0" if args.seeds is None else args.seeds)
+        except ValueError as e:
+            print(f"gac.ablations: {e}", file=sys.stderr)
             return 2
-        print("\n".join(runs_for(args.tables or sorted(TABLES))))
+        if args.seeds is None:
+            print("\n".join(k for k, _ in selected))
+        else:
+            print("\n".join(f"{k} {s} {run_tag(k, s)} {method_name(k, s)}" for k, s in selected))
     elif args.cmd == "train-args":
         print("\n".join(RUNS[args.key].train_args))
     elif args.cmd == "eval-options":
