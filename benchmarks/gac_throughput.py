@@ -25,6 +25,7 @@ import time
 import torch
 
 from gac import geometry as geo
+from gac.fast_inference import fold_camera_gate, to_float8
 from gac.masks import allowed, dense_mask, flex_block_mask
 from gac.model import GaCModel, gac_7b
 from gac.sample import MemoryFrame, _Context, prefill_memory
@@ -82,9 +83,14 @@ def prefill_context(ctx: _Context, items) -> None:
     prefill_memory(ctx, [MemoryFrame([i], it) for i, it in enumerate(items)], "geometry")
 
 
-def inference_grid_seconds(layers: int, steps: int, context_frames: int, compile_: bool, profile: bool) -> dict:
+def inference_grid_seconds(layers: int, steps: int, context_frames: int, compile_: bool, profile: bool,
+                           fold: bool = False, fp8: bool = False) -> dict:
     model = make_model(layers).eval()
     cfg = model.cfg
+    if fold:
+        fold_camera_gate(model)
+    if fp8:
+        to_float8(model)
     ctx_items = [grid_item(cfg, seed=i) for i in range(context_frames)]
     target = grid_item(cfg, seed=99)
     schedule = EulerSchedule(steps, 3.0)
@@ -108,15 +114,17 @@ def inference_grid_seconds(layers: int, steps: int, context_frames: int, compile
         noise = torch.randn_like(target.tokens)
         b.latent(target.with_tokens(noise), noisy=True, t=1.0, x_t=noise)
         inp = b.build(DEVICE).inputs
-        step = timed(lambda: model(inp, None, cache=ctx.cache, write_cache=False), repeat=10)
+        terms = model.camera_terms(inp.rays) if model.camera_folded else None  # once per item, as the sampler does
+        one_step = lambda: model(inp, None, cache=ctx.cache, write_cache=False, camera_terms=terms)  # noqa: E731
+        step = timed(one_step, repeat=10)
         if profile:
-            print_profile(lambda: model(inp, None, cache=ctx.cache, write_cache=False), f"step, {layers} layers")
+            print_profile(one_step, f"step, {layers} layers")
             fresh = _Context(model, torch.device(DEVICE))
             print_profile(lambda: fresh.__init__(model, torch.device(DEVICE)) or prefill_context(fresh, ctx_items),
                           f"prefill, {layers} layers", rows=15)  # fmt: skip
     del model
     _free()
-    return {"layers": layers, "compile": compile_, "first_grid_seconds": warmup, "grid_seconds": total,
+    return {"layers": layers, "compile": compile_, "fold_cga": fold, "fp8": fp8, "first_grid_seconds": warmup, "grid_seconds": total,
             "prefill_seconds": prefill, "step_seconds": step, "context_tokens": n_ctx, "query_tokens": inp.length}
 
 
@@ -202,6 +210,8 @@ def main():
     p.add_argument("--compile", action="store_true", help="torch.compile the denoising passes (GaCModel.compile_sampling)")
     p.add_argument("--profile", action="store_true", help="print the top CUDA kernels of one denoising pass")
     p.add_argument("--skip-infer", action="store_true")
+    p.add_argument("--fold", action="store_true", help="fold CGA's Linear2 into the query projection (gac.fast_inference)")
+    p.add_argument("--fp8", action="store_true", help="FP8 GEMMs in the decoder layers (gac.fast_inference)")
     p.add_argument("--debug-cpu", action="store_true", help="tiny shapes on the CPU (checks the script, no numbers)")
     args = p.parse_args()
     global DEVICE, BASE, VIEW_H, VIEW_W
@@ -221,7 +231,8 @@ def main():
         inf = []
     else:
         depths = [int(n) for n in args.layers.split(",")]
-        inf = [inference_grid_seconds(n, args.steps, args.context_frames, args.compile, args.profile and i == 0)
+        inf = [inference_grid_seconds(n, args.steps, args.context_frames, args.compile, args.profile and i == 0,
+                                      args.fold, args.fp8)
                for i, n in enumerate(depths)]
     if inf:
         a, b = inf[0], inf[-1]

@@ -61,6 +61,10 @@ class GaCOptions:
     """torch.compile the unmasked passes on CUDA (tens of seconds once per process; ignored on CPU)."""
     dtype: str = "auto"
     """fp32, bf16, or auto (bf16 on CUDA, fp32 on CPU)."""
+    fold_cga: bool = True
+    """Fold CGA's Linear2 into the query projection for sampling (the same function up to rounding; faster)."""
+    fp8: bool = False
+    """FP8 GEMMs in the decoder layers (Hopper GPUs; not exact: benchmarks/gac_throughput.md gives the deviation)."""
 
 
 SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "synthroom"
@@ -129,7 +133,7 @@ class GaCMethod(Method):
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
             geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,
-            compile=opt.compile, pose_anchor=data.get("pose_anchor", "first"), retrieval=retrieval,
+            compile=opt.compile, fold_cga=opt.fold_cga, fp8=opt.fp8, pose_anchor=data.get("pose_anchor", "first"), retrieval=retrieval,
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)
         log.info("gac: loaded %s (%s, step %s) on %s", folder, data.get("variant"), config.get("step"), device)

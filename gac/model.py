@@ -283,6 +283,9 @@ class MoTAttention(nn.Module):
         self.und = ExpertAttention(cfg)
         self.gen = ExpertAttention(cfg)
         self.cga = CameraGate(cfg) if cfg.use_cga else None
+        # inference only (gac.fast_inference.fold_camera_gate): Linear1's gen query and Linear2 folded into one
+        # projection x -> {Q + Q_res, Gate} minus the ray term, which the caller passes in precomputed
+        self.q_gate: nn.Module | None = None
 
     def forward(
         self,
@@ -298,11 +301,14 @@ class MoTAttention(nn.Module):
         cfg, H, G, E = self.cfg, self.cfg.num_heads, self.cfg.num_kv_heads, self.cfg.head_dim_
         L = route.length
         # eq. 13: {Q, K, V} = Linear1(F), each expert on its own tokens
-        qu_UQ, qg_NQ = self.und.q_proj(xu_UD), self.gen.q_proj(xg_ND)
-        gate_NQ = None
-        if self.cga is not None and ray_NQ is not None:  # text-only chunks have no gen tokens
-            q_res_NQ, gate_NQ = self.cga(qg_NQ, ray_NQ)  # eq. 14
-            qg_NQ = qg_NQ + q_res_NQ  # the query of eq. 15
+        qu_UQ, gate_NQ = self.und.q_proj(xu_UD), None
+        if self.q_gate is not None and ray_NQ is not None:  # folded eqs. 13-14; ray_NQ is this layer's Linear2(r)
+            qg_NQ, gate_NQ = (self.q_gate(xg_ND) + ray_NQ).chunk(2, dim=-1)
+        else:
+            qg_NQ = self.gen.q_proj(xg_ND)
+            if self.cga is not None and ray_NQ is not None:  # text-only chunks have no gen tokens
+                q_res_NQ, gate_NQ = self.cga(qg_NQ, ray_NQ)  # eq. 14
+                qg_NQ = qg_NQ + q_res_NQ  # the query of eq. 15
         q_LQ = _merge(qu_UQ, qg_NQ, route, L)
         k_LK = _merge(self.und.k_proj(xu_UD), self.gen.k_proj(xg_ND), route, L)
         v_LK = _merge(self.und.v_proj(xu_UD), self.gen.v_proj(xg_ND), route, L)
@@ -449,6 +455,7 @@ class GaCModel(nn.Module):
         # of the compute)
         self.activation_checkpointing: bool | str = False
         self._compiled_layers: list | None = None  # see compile_sampling
+        self.camera_folded = False  # see gac.fast_inference.fold_camera_gate
 
     # ------------------------------------------------------------------ init
     @torch.no_grad()
@@ -487,6 +494,12 @@ class GaCModel(nn.Module):
         w = self.ray_embed.weight
         return F.linear(rays_NR.to(w.dtype), w.reshape(w.shape[0], -1), self.ray_embed.bias)
 
+    def camera_terms(self, rays_NR: torch.Tensor) -> list[torch.Tensor]:
+        """Per layer, the ray part of a folded CGA, Linear2's weight times r (N, 2Q): constant over the denoising
+        steps of an item, so the sampler computes it once per item instead of once per step."""
+        ray_NQ = self.ray_features(rays_NR)
+        return [F.linear(ray_NQ, layer.attn.cga.proj.weight) for layer in self.layers]
+
     def embed_latents(self, x_NP: torch.Tensor, t_N: torch.Tensor, pos_N: torch.Tensor) -> torch.Tensor:
         """Bagel's latent token embedding: vae2llm(x_t) + TimeEmb(t) + PE_2D(pos)."""
         w = self.vae2llm.weight
@@ -500,6 +513,7 @@ class GaCModel(nn.Module):
         cache: KVCache | None = None,
         write_cache: bool = False,
         return_text_hidden: bool = False,
+        camera_terms: list[torch.Tensor] | None = None,
     ):
         """Velocity v(x_t, t) of every latent token, (N, P). ``mask`` covers (L, C + L) when a cache is given.
 
@@ -508,6 +522,8 @@ class GaCModel(nn.Module):
         :meth:`compile_sampling` was called. Keys written to the cache keep that layout; as every token of an
         unmasked forward sees every other, they form one bidirectional split with one RoPE id per item, so a mask
         built later over the cache in packing order is unaffected by the order inside it.
+
+        ``camera_terms``: :meth:`camera_terms` of ``inp.rays``, precomputed, for a model whose CGA is folded.
         """
         cfg = self.cfg
         if write_cache and cache is not None and not cache.keys:
@@ -517,7 +533,13 @@ class GaCModel(nn.Module):
         rope_ids = torch.cat([inp.rope_ids[inp.und_idx], inp.rope_ids[inp.gen_idx]]) if grouped else inp.rope_ids
         hu_UD = self.embed_tokens(inp.text_ids)
         hg_ND = self.embed_latents(inp.latents, inp.timesteps, inp.pos2d).to(hu_UD.dtype)
-        ray_NQ = self.ray_features(inp.rays) if self.ray_embed is not None and inp.gen_idx.numel() else None
+        has_gen = self.ray_embed is not None and inp.gen_idx.numel() > 0
+        if self.camera_folded and self.training:
+            raise RuntimeError("this GaC's CGA is folded for sampling (gac.fast_inference); train an unfolded copy")
+        if self.camera_folded and has_gen:
+            ray_NQ, per_layer = None, camera_terms if camera_terms is not None else self.camera_terms(inp.rays)
+        else:
+            ray_NQ, per_layer = (self.ray_features(inp.rays) if has_gen else None), None
         if cfg.camera == "add" and ray_NQ is not None:  # conditioning by simple addition (Table 5, w/o CGA)
             hg_ND, ray_NQ = hg_ND + ray_NQ.to(hg_ND.dtype), None
         rope = rope_cos_sin(rope_ids, cfg.head_dim_, cfg.rope_theta)
@@ -528,7 +550,7 @@ class GaCModel(nn.Module):
             if past is not None and layers is self._compiled_layers:  # one graph for every context length
                 for t in past:
                     torch._dynamo.maybe_mark_dynamic(t, 0)
-            args = (hu_UD, hg_ND, ray_NQ, route, rope, mask, past)
+            args = (hu_UD, hg_ND, per_layer[i] if per_layer is not None else ray_NQ, route, rope, mask, past)
             ac = self.activation_checkpointing
             if ac and ac != "none" and self.training and torch.is_grad_enabled():
                 extra = {"context_fn": selective_checkpoint_context} if ac == "selective" else {}
