@@ -199,3 +199,21 @@ def test_byte_identical_frames_are_estimated_once_and_share_a_pose(clip):
     np.testing.assert_array_equal(run.c2w[11], run.c2w[0])
     same = get_estimator("colmap", dedupe=True).estimate(np.repeat(frames[:1], 4, axis=0), K)
     assert not same.registered.any()  # one distinct image: nothing to reconstruct, reported, not invented
+
+
+def test_small_frame_sets_match_every_pair_and_large_ones_stay_sequential():
+    from gac_bench.poses.colmap import ColmapEstimator
+
+    est = ColmapEstimator()
+    assert est._matching_for(32) == "exhaustive" and est._matching_for(33) == "sequential"
+    assert ColmapEstimator(exhaustive_up_to=0)._matching_for(12) == "sequential"
+    assert ColmapEstimator(matching="sequential+retrieval")._matching_for(12) == "sequential+retrieval"
+    assert est.options()["exhaustive_up_to"] == 32
+
+
+def test_a_short_clip_is_matched_exhaustively(clip, gt_run):
+    frames, _ = clip
+    n = len(frames)
+    assert gt_run.info["num_pairs"] == n * (n - 1) // 2
+    off = get_estimator("colmap", exhaustive_up_to=0).estimate(frames, K)
+    assert off.info["num_pairs"] < n * (n - 1) // 2 and off.registered.all()

@@ -1,11 +1,12 @@
 """Weight-free pose estimator: SfM with pycolmap (SIFT, one PINHOLE camera, CPU).
 
-Defaults (version 2, benchmarks/colmap_speed.md): GLOMAP's global mapper, SIFT at the frame's own size
-(``sift_first_octave=0``), sequential matching with ``overlap=3``, byte-identical frames estimated once
-(``dedupe``). On synthroom's ground truth (2 cores) that is 3.5-4 s per 64-frame dataset clip and about 2 s per
-forth-and-back clip, against 24-34 s for version 1 (incremental mapper, SIFT on the 2x upsampled frame,
-overlap 10), with a lower noise floor on the dataset trajectory. ``mapper="incremental", sift_first_octave=-1,
-overlap=10, dedupe=False`` is version 1.
+Defaults (version 3, benchmarks/colmap_speed.md): GLOMAP's global mapper, SIFT at the frame's own size
+(``sift_first_octave=0``), sequential matching with ``overlap=3`` (every pair when at most 32 distinct frames are
+estimated, ``exhaustive_up_to``), byte-identical frames estimated once (``dedupe``). On synthroom's ground truth
+(2 cores) that is about 4.4 s per 64-frame dataset clip and 3 s per forth-and-back clip, against 24-34 s for
+version 1 (incremental mapper, SIFT on the 2x upsampled frame, overlap 10), with a lower noise floor on both
+trajectories. ``exhaustive_up_to=0`` is version 2; ``mapper="incremental", sift_first_octave=-1, overlap=10,
+dedupe=False, exhaustive_up_to=0`` is version 1.
 
 Pipeline per clip (all N frames at once, in a temporary folder):
 
@@ -128,7 +129,7 @@ class ColmapEstimator(PoseEstimator):
     """
 
     name = "colmap"
-    version = "2"
+    version = "3"
 
     def __init__(
         self,
@@ -146,6 +147,7 @@ class ColmapEstimator(PoseEstimator):
         dedupe: bool = True,
         sift_first_octave: int = 0,
         global_ba_iterations: int = 3,
+        exhaustive_up_to: int = 32,
     ) -> None:
         super().__init__(device=device)
         if mapper not in MAPPERS:
@@ -168,6 +170,11 @@ class ColmapEstimator(PoseEstimator):
         # many weak features; 0 detects at the frame's own size (benchmarks/colmap_speed.md)
         self.sift_first_octave = int(sift_first_octave)
         self.global_ba_iterations = int(global_ba_iterations)  # GLOMAP's rounds of bundle adjustment + filtering
+        # "sequential" matches every pair when at most this many (distinct) frames are estimated: the 32 forward
+        # frames of a forth-and-back clip. Their short path gave GLOMAP too few long-baseline pairs: on nearly
+        # forward motion (synthroom room03) rotation averaging failed (R_err 0.154); all 496 pairs fix it
+        # (benchmarks/colmap_speed.md, version 3). 0 turns it off.
+        self.exhaustive_up_to = int(exhaustive_up_to)
         self.workdir = workdir  # keep the database and model there (debugging) instead of a temp folder
 
     def options(self) -> dict[str, Any]:
@@ -184,6 +191,7 @@ class ColmapEstimator(PoseEstimator):
             "dedupe": self.dedupe,
             "sift_first_octave": self.sift_first_octave,
             "global_ba_iterations": self.global_ba_iterations,
+            "exhaustive_up_to": self.exhaustive_up_to,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -239,7 +247,7 @@ class ColmapEstimator(PoseEstimator):
             self._extract(pycolmap, db, image_dir, frames, K)
             timing["extract_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            pairs = match_pairs(frames, self.matching, self.overlap, self.retrieval_k)
+            pairs = match_pairs(frames, self._matching_for(len(frames)), self.overlap, self.retrieval_k)
             self._match(pycolmap, db, root, pairs)
             timing["match_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -248,6 +256,10 @@ class ColmapEstimator(PoseEstimator):
         finally:
             pycolmap.logging.minloglevel = previous_level
         return self._to_estimate(pycolmap, rec, attempts, len(frames), K, len(pairs), timing)
+
+    def _matching_for(self, num_frames: int) -> str:
+        small = self.matching == "sequential" and num_frames <= self.exhaustive_up_to
+        return "exhaustive" if small else self.matching
 
     def _write_images(self, root: Path, frames: np.ndarray) -> tuple[Path, Path]:
         image_dir = root / "images"
