@@ -52,8 +52,9 @@ def gac_run(name: str, options: dict, split: str, clips: str | None, trajectory:
         argv += ["--option", f"{k}={v}"]
     t0 = time.time()
     rc = run(argv, logs / f"{name}_{split}_{trajectory}.log")
-    print(f"{name} {split} {trajectory}: rc {rc}, {time.time() - t0:.0f} s", flush=True)
-    return name, rc, time.time() - t0
+    seconds = time.time() - t0
+    print(f"{name} {split} {trajectory}: rc {rc}, {seconds:.0f} s", flush=True)
+    return name, rc, seconds
 
 
 def psnr_by_clip(runs_dir: Path, split: str, trajectory: str, name: str) -> dict[str, float]:
@@ -103,7 +104,8 @@ def main() -> int:
     p.add_argument("--score-clips", default=None, help="synthroom rooms to score (default: all 8)")
     p.add_argument("--tune-rooms", default=TUNE_ROOMS)
     p.add_argument("--trajectories", default=",".join(TRAJECTORIES), help="of the synthroom runs")
-    p.add_argument("--base-steps", type=int, default=50, help="steps of the layered/folded/FP8 runs (smoke: 2; 0: skip them)")
+    p.add_argument("--base-steps", type=int, default=50,
+                   help="steps of the layered/folded/FP8 runs (smoke: 2; 0: skip them)")
     args = p.parse_args()
     steps_list = [int(n) for n in args.steps.split(",")]
     shifts = [float(s) for s in args.shifts.split(",")]
@@ -138,8 +140,8 @@ def main() -> int:
     trajectories = args.trajectories.split(",")
     jobs = [(name, opts, traj) for name, opts in runs for traj in trajectories]
     with ThreadPoolExecutor(args.jobs) as pool:
-        done = list(pool.map(lambda r: gac_run(r[0], r[1], "synthroom", args.score_clips, r[2], args.runs_dir, args.estimator,
-                                               logs), jobs))  # fmt: skip
+        done = list(pool.map(lambda r: gac_run(r[0], r[1], "synthroom", args.score_clips, r[2], args.runs_dir,
+                                               args.estimator, logs), jobs))  # fmt: skip
     result["runs"] = [{"name": n, "rc": rc, "seconds": round(s, 1)} for n, rc, s in done]
 
     # 3. frames against the layered implementation

@@ -99,6 +99,19 @@ def write_fixture_dl3dv_scene(root: Path, scene_id: str = "a" * 64, n: int = 12,
     return scene, c2w
 
 
+def fixture_clip_and_codec(root: Path, n: int = 16, height: int = 32, width: int = 64):
+    """The fixture clip written under ``root/data`` and read back as :func:`gac.data.load_clip_arrays` arrays, and
+    a tiny seeded codec written under ``root/vae``: the parts GaC's CPU tests sample and train on."""
+    from gac.data import load_clip_arrays
+    from gac.vae import load_vae
+    from gac_bench.datasets.re10k import Re10kRawReader
+
+    data = Path(root) / "data"
+    write_fixture_clip(data, n=n, height=height, width=width)
+    reader = Re10kRawReader(data / "cameras", data / "frames", width, height, data / "depth")
+    return load_clip_arrays(reader.load_clip("fix00")), load_vae(write_tiny_vae(Path(root) / "vae"))
+
+
 def write_tiny_vae(folder: Path, latent_channels: int = 4, seed: int = 0) -> Path:
     """A seeded random tiny AutoencoderKL in diffusers layout (plumbing tests only)."""
     from gac.vae import random_vae, save_vae, tiny_vae_config

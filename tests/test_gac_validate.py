@@ -8,24 +8,18 @@ import torch
 
 pytest.importorskip("diffusers")
 
-from gac.data import DataConfig, load_clip_arrays  # noqa: E402
+from gac.data import DataConfig  # noqa: E402
 from gac.model import build_model, gac_tiny  # noqa: E402
-from gac.testing import write_fixture_clip, write_tiny_vae  # noqa: E402
+from gac.testing import fixture_clip_and_codec  # noqa: E402
 from gac.validate import ValConfig, Validator, plot_curves  # noqa: E402
 from gac_bench.metrics.image import PSNR_CAP_DB, psnr_per_frame  # noqa: E402
-from gac.vae import load_vae  # noqa: E402
-from gac_bench.datasets.re10k import Re10kRawReader  # noqa: E402
 
 H, W = 32, 64
 
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    root = tmp_path_factory.mktemp("val")
-    write_fixture_clip(root / "data", n=30, height=H, width=W)
-    codec = load_vae(write_tiny_vae(root / "vae"))
-    clip = load_clip_arrays(Re10kRawReader(root / "data" / "cameras", root / "data" / "frames", W, H,
-                                           root / "data" / "depth").load_clip("fix00"))  # fmt: skip
+    clip, codec = fixture_clip_and_codec(tmp_path_factory.mktemp("val"), n=30, height=H, width=W)
     return [clip], codec
 
 

@@ -8,14 +8,12 @@ import torch
 
 pytest.importorskip("diffusers")
 
-from gac.data import DataConfig, SampleMaker, load_clip_arrays, view_groups  # noqa: E402
+from gac.data import DataConfig, SampleMaker, view_groups  # noqa: E402
 from gac.model import build_model, gac_tiny  # noqa: E402
 from gac.sample import Rollout, SampleConfig  # noqa: E402
 from gac.sequence import build_training_sequence  # noqa: E402
-from gac.testing import fixture_trajectory, render_planes, write_fixture_clip, write_tiny_vae  # noqa: E402
-from gac.vae import load_vae  # noqa: E402
+from gac.testing import fixture_clip_and_codec, fixture_trajectory, render_planes  # noqa: E402
 from gac_bench import cameras  # noqa: E402
-from gac_bench.datasets.re10k import Re10kRawReader  # noqa: E402
 from tests.fixtures import needs_cpu_compiler  # noqa: E402
 
 H, W = 32, 64
@@ -25,12 +23,7 @@ H, W = 32, 64
 def parts(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("gac_variants")
-    write_fixture_clip(root / "data", n=16, height=H, width=W)
-    codec = load_vae(write_tiny_vae(root / "vae"))
-    clip = load_clip_arrays(Re10kRawReader(root / "data" / "cameras", root / "data" / "frames", W, H,
-                                           root / "data" / "depth").load_clip("fix00"))  # fmt: skip
-    yield clip, codec
+    yield fixture_clip_and_codec(tmp_path_factory.mktemp("gac_variants"), n=16, height=H, width=W)
     torch.set_num_threads(n)
 
 

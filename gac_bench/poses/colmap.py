@@ -15,16 +15,18 @@ Pipeline per clip (all N frames at once, in a temporary folder):
    (``ba_refine_focal_length`` / ``principal_point`` / ``extra_params`` all False), else SIMPLE_PINHOLE with
    the focal length refined and the principal point at the image centre;
 3. matching of an explicit pair list (see :func:`match_pairs`). Default ``"sequential"``: each frame with
-   the next ``overlap`` = 10 frames plus COLMAP's quadratic overlap (i + 2^k, k < overlap). Forth-and-back
-   clips need no explicit loop pairs: the return frames register by PnP against 3D points the forward
-   frames triangulated (tracks are transitive), and pairs around the turn (j, 63 - j for j >= 27) are
+   the next ``overlap`` = 3 frames plus COLMAP's quadratic overlap (i + 2^k, k < overlap); every pair instead
+   when at most ``exhaustive_up_to`` = 32 distinct frames are estimated (the forward half of a deduplicated
+   forth-and-back clip: no duplicates left, and the sequential pairs left GLOMAP too few long baselines).
+   Forth-and-back clips need no explicit loop pairs: the return frames register by PnP against 3D points the
+   forward frames triangulated (tracks are transitive), and pairs around the turn (j, 63 - j for j >= 27) are
    within the overlap anyway. Measured on 64-frame synthetic clips at 256x144, sequential gave the best
    accuracy/time; ``"sequential+retrieval"`` (plus each frame's ``retrieval_k`` most similar frames
    further away, by thumbnail correlation: generic loop detection, COLMAP's own needs a vocabulary tree
-   file) and ``"exhaustive"`` (all pairs, about 2x slower) both **failed** on the forth-and-back clip
-   (R_err 0.25 rad instead of 1e-3): the (near-)duplicate pairs of a revisit dominate the correspondence
-   counts, the mapper then initialises from a short-baseline pair and the duplicates let that distorted
-   model grow to every frame. They are kept as options for experiments, not for scoring;
+   file) and ``"exhaustive"`` (all pairs, about 2x slower) both **failed** on the whole forth-and-back clip
+   without ``dedupe`` (version 1: R_err 0.25 rad instead of 1e-3): the (near-)duplicate pairs of a revisit
+   dominate the correspondence counts, the mapper then initialises from a short-baseline pair and the
+   duplicates let that distorted model grow to every frame. They are kept as options for experiments;
 4. incremental mapping with ``random_seed=0`` (also for RANSAC in two-view verification), so two runs on
    the same frames give bit-identical poses. Everything runs on one thread by default: feature extraction
    (with more, image ids follow completion order and the poses change by ~1e-5 between runs), mapping
