@@ -246,6 +246,7 @@ class SampleMaker:
                 f"{cfg.frames_per_sample} frames): {', '.join(short[:5])}; use fewer --frames, --no-grid or longer clips"
             )
         self.clips, self.codec, self.mcfg, self.cfg, self.device = clips, codec, model_cfg, cfg, torch.device(device)
+        self.batch_warps = self.device.type == "cuda"  # variant #2: one batched warp per forward (else view by view)
         self.lengths = [len(c.frames) for c in clips]
         self.clip_offset = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
         moments = [self._encode_clip(c) for c in clips]
@@ -363,7 +364,7 @@ class SampleMaker:
         """(sum of len(views), 3, H, W) in [-1, 1], in aux-bank order: the encoded geometry of the views (one
         computation when the clips share K), or their warped images."""
         if self.cfg.variant != "geometry":
-            return torch.cat([self._warped_images(pl, v) for pl, v in zip(plans, views) if v])
+            return self._warped_images_batch(plans, views)
         K0 = self.clips[plans[0].clip].K
         if not all(np.array_equal(self.clips[pl.clip].K, K0) for pl in plans):  # point maps unproject with each K
             return torch.cat([self._aux_images_batch([pl], [v], [ps]) for pl, v, ps in zip(plans, views, poses) if v])
@@ -381,26 +382,32 @@ class SampleMaker:
         first = 1 if self.cfg.variant == "warped" else 0
         return [j for k, g in enumerate(plan.groups) if k >= first and plan.keep_aux[k] for j in g]
 
-    def _warped_images(self, plan: SamplePlan, views: list[int]) -> torch.Tensor:
-        """(len(views), 3, H, W) in [-1, 1]: each view's image warped from the same cell of the previous frame.
-
-        On CUDA all views go through one batched warp on the device; on the CPU view by view, which is faster there
-        (64 views at 256x144, 2 cores: 0.68 s per view loop against 1.27 s batched)."""
-        from gac_bench.pointcloud import warp_batch, warp_reference
-
-        clip = self.clips[plan.clip]
+    def _warp_pairs(self, plan: SamplePlan, views: list[int]) -> list[tuple[int, int]]:
+        """(source frame, destination frame) of each view's warp: from the same cell of the previous frame."""
         view_frame = {j: k for k, g in enumerate(plan.groups) for j in g}
-        src = []
+        pairs = []
         for j in views:
             k = view_frame[j]
             prev, c = plan.groups[k - 1], plan.groups[k].index(j)
-            src.append(plan.source[prev[c] if c < len(prev) else prev[0]])
-        dst = [plan.source[j] for j in views]
-        if torch.device(self.device).type != "cuda":
-            out = [warp_reference(clip.frames[a], clip.depth[a].astype(np.float32), clip.K, clip.c2w[a], clip.c2w[b])[0]
-                   for a, b in zip(src, dst)]  # fmt: skip
+            pairs.append((int(plan.source[prev[c] if c < len(prev) else prev[0]]), int(plan.source[j])))
+        return pairs
+
+    def _warped_images_batch(self, plans: list[SamplePlan], views: list[list[int]]) -> torch.Tensor:
+        """(sum of len(views), 3, H, W) in [-1, 1]: each view's image warped from the previous frame, in aux-bank
+        order. On CUDA every view of the forward goes through one batched warp (one upload, no device sync); on the
+        CPU view by view, which is faster there (64 views at 256x144, 2 cores: 0.68 s per view loop against 1.27 s
+        batched)."""
+        from gac_bench.pointcloud import warp_batch, warp_reference
+
+        jobs = [(self.clips[pl.clip], a, b) for pl, v in zip(plans, views) if v for a, b in self._warp_pairs(pl, v)]
+        K0 = jobs[0][0].K
+        if not self.batch_warps or not all(np.array_equal(c.K, K0) for c, _, _ in jobs):
+            out = [warp_reference(c.frames[a], c.depth[a].astype(np.float32), c.K, c.c2w[a], c.c2w[b])[0]
+                   for c, a, b in jobs]  # fmt: skip
             return torch.from_numpy(np.stack(out)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2).contiguous()
-        images = geo.h2d(torch.from_numpy(np.ascontiguousarray(clip.frames[src])), self.device)
-        depth = geo.h2d(torch.from_numpy(np.ascontiguousarray(clip.depth[src], dtype=np.float32)), self.device)
-        warped, _ = warp_batch(images, depth, clip.K, clip.c2w[src], clip.c2w[dst])
+        images = geo.h2d(torch.from_numpy(np.stack([c.frames[a] for c, a, _ in jobs])), self.device)
+        depth = geo.h2d(torch.from_numpy(np.stack([c.depth[a] for c, a, _ in jobs]).astype(np.float32)), self.device)
+        c2w_src = np.stack([c.c2w[a] for c, a, _ in jobs])
+        c2w_dst = np.stack([c.c2w[b] for c, _, b in jobs])
+        warped, _ = warp_batch(images, depth, K0, c2w_src, c2w_dst)
         return (warped.float() / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()

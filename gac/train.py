@@ -533,10 +533,12 @@ def _train(args, out: Path, device: torch.device, info: DistInfo) -> dict:
         lr = lr_at(step, args, total_steps)
         for group in opt.param_groups:
             group["lr"] = lr
-        total_loss, tokens, t_step = torch.zeros((), device=device), 0, time.perf_counter()
+        total_loss, tokens, t_step, host_s = torch.zeros((), device=device), 0, time.perf_counter(), 0.0
         for m in range(args.batch):
             noise_gens[m].manual_seed(args.seed * 1_000_003 + 7919 * streams[m].stream + step)
+            t_host = time.perf_counter()
             pk = next_forward(m)
+            host_s += time.perf_counter() - t_host
             flex = use_flex or (on_gpu and args.attention == "auto" and pk.inputs.length > 16384)
             total_loss += forward_backward(model, pk, flex, autocast, args.batch)
             tokens += pk.inputs.length
@@ -553,7 +555,9 @@ def _train(args, out: Path, device: torch.device, info: DistInfo) -> dict:
                     f"{time.perf_counter() - t_step:.0f} s on {device.type}; use a GPU, a smaller preset or a longer "
                     "limit"
                 )
-        rec = {"step": step, "lr": lr, "elapsed_s": round(time.perf_counter() - t_start, 3)}
+        # host_s: seconds making this step's batches; near the step's time, the host (not the GPU) is the bottleneck
+        elapsed = time.perf_counter() - t_start
+        rec = {"step": step, "lr": lr, "elapsed_s": round(elapsed, 3), "host_s": round(host_s, 4)}
         # loss (mean over ranks) and tokens (sum over ranks) in one reduction, read at the next flush
         loss_tokens = sum_across_ranks(torch.stack([total_loss, torch.tensor(float(tokens), device=device)]), info)
         pending.append((rec, loss_tokens, grad_norm.detach()))

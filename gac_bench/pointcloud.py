@@ -45,20 +45,26 @@ def _zbuffer(p_cam: torch.Tensor, K: np.ndarray, height: int, width: int) -> tup
     """The z-buffer of B views' camera-space points (B, P, 3): per pixel of the (B * H * W) flat buffer, the index
     (within its view) of the point that wins, -1 where none lands, and its depth (inf where none lands). The
     nearest point wins; ties go to the later point, deterministically. Scatter-min keeps this O(points) instead of
-    sorting every point each frame."""
-    B = p_cam.shape[0]
+    sorting every point each frame. Points that land nowhere go to one spare bin past the buffer rather than being
+    filtered out: no nonzero or boolean indexing, so on CUDA nothing waits for the device (a per-sample sync stalled
+    variant #2's training, results/ablations/)."""
+    B, P = p_cam.shape[:2]
+    n_pix = B * height * width
     z = p_cam[..., 2]
     zs = z.clamp_min(NEAR_Z)
     u = torch.floor(p_cam[..., 0] / zs * float(K[0, 0]) + float(K[0, 2]))
     v = torch.floor(p_cam[..., 1] / zs * float(K[1, 1]) + float(K[1, 2]))
     keep = (z > NEAR_Z) & torch.isfinite(z) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    b_id, point_id = torch.nonzero(keep, as_tuple=True)
-    idx = b_id * (height * width) + (v[keep] * width + u[keep]).long()
-    z_keep = z[keep]
-    zbuf = torch.full((B * height * width,), float("inf"), device=p_cam.device).scatter_reduce(0, idx, z_keep, "amin")
-    nearest = z_keep == zbuf[idx]
-    winner = torch.full((B * height * width,), -1, dtype=torch.long, device=p_cam.device)
-    return winner.scatter_reduce(0, idx[nearest], point_id[nearest], "amax"), zbuf
+    view = torch.arange(B, device=p_cam.device)[:, None] * (height * width)
+    pix = view + (v.clamp(0, height - 1) * width + u.clamp(0, width - 1)).long()
+    idx = torch.where(keep, pix, n_pix).reshape(-1)  # n_pix: the spare bin
+    z_flat = torch.where(keep, z, torch.inf).reshape(-1)
+    zbuf = torch.full((n_pix + 1,), torch.inf, device=p_cam.device).scatter_reduce(0, idx, z_flat, "amin")
+    point_id = torch.arange(P, device=p_cam.device).expand(B, P).reshape(-1)
+    nearest = keep.reshape(-1) & (z_flat == zbuf[idx])
+    winner = torch.full((n_pix + 1,), -1, dtype=torch.long, device=p_cam.device)
+    winner = winner.scatter_reduce(0, idx, torch.where(nearest, point_id, -1), "amax")
+    return winner[:n_pix], zbuf[:n_pix]
 
 
 def splat(cloud: PointCloud, K: np.ndarray, c2w: np.ndarray, height: int, width: int):
@@ -85,6 +91,12 @@ def warp_reference(image: np.ndarray, depth_z: np.ndarray, K: np.ndarray, c2w_sr
     return warped, valid
 
 
+def _upload(x: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device``; to CUDA through pinned memory, so the copy does not wait for queued kernels."""
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
+
+
 def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_src: np.ndarray,
                c2w_dst: np.ndarray, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`warp_reference` for B views at once on ``images``' device: (warped uint8 (B, H, W, 3), valid (B, H, W)).
@@ -101,7 +113,7 @@ def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_s
     vs, us = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
     vs, us = vs.reshape(-1), us.reshape(-1)
     z = depth_z.reshape(B, -1).double()
-    c2w = torch.as_tensor(np.asarray(c2w_src), dtype=torch.float64, device=dev)
+    c2w = _upload(np.asarray(c2w_src, dtype=np.float64), dev)
     pts = []
     for dv in offsets:  # the order of unproject_subpixel: point id = (sub-pixel, pixel)
         for du in offsets:
@@ -111,8 +123,7 @@ def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_s
             pts.append(p @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3])
     xyz = torch.cat(pts, dim=1).float()  # (B, P, 3)
     rgb = images.reshape(B, -1, 3).repeat(1, supersample * supersample, 1)
-    w2c = torch.as_tensor(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]), dtype=torch.float32,
-                          device=dev)  # fmt: skip
+    w2c = _upload(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]).astype(np.float32), dev)
     p_cam = xyz @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3]
     winner, _ = _zbuffer(p_cam, K, H, W)
     valid = winner >= 0

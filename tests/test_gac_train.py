@@ -40,6 +40,9 @@ def test_overfits_one_clip_loss_falls_by_a_large_factor(trained):
     losses = [h["loss"] for h in out["history"]]
     assert len(losses) == 80 and all(np.isfinite(losses))
     assert losses[0] / np.mean(losses[-5:]) > 10
+    # each step logs the host seconds spent making its batches: positive, and at most the step's share of the run
+    host = np.array([h["host_s"] for h in out["history"]])
+    assert (host > 0).all() and host.sum() <= out["history"][-1]["elapsed_s"]
 
 
 def test_checkpoint_is_safetensors_plus_config_and_resumes(trained):

@@ -107,3 +107,22 @@ def test_compiled_rollout_equals_eager(parts):
     compiled = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
     assert np.abs(eager.frames.astype(int) - compiled.frames.astype(int)).max() <= 1
     np.testing.assert_allclose(compiled.depth, eager.depth, rtol=1e-3, atol=1e-4)
+
+
+def test_batched_warps_of_several_samples_equal_the_per_view_warps(parts):
+    """Variant #2's targets of a whole forward, warped in one batch (the CUDA path, here on the CPU), equal the
+    per-view warps, in aux-bank order and across samples."""
+    clip, codec = parts
+    maker = SampleMaker([clip], codec, gac_tiny(), DataConfig(frames_per_sample=3, max_stride=2, variant="warped",
+                                                              single_reference_prob=1.0))  # fmt: skip
+    rng = np.random.default_rng(3)
+    plans = [maker.plan(rng, 0.0) for _ in range(3)]
+    views = [maker._aux_views(pl) for pl in plans]
+    assert sum(map(len, views)) >= 6
+    per_view = maker._warped_images_batch(plans, views)
+    maker.batch_warps = True
+    batched = maker._warped_images_batch(plans, views)
+    assert batched.shape == per_view.shape == (sum(map(len, views)), 3, H, W)
+    assert torch.equal(batched, per_view)
+    first = maker._warped_images_batch(plans[:1], views[:1])  # order: the first sample's views come first
+    assert torch.equal(batched[: len(views[0])], first)
