@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -217,3 +218,61 @@ def test_a_short_clip_is_matched_exhaustively(clip, gt_run):
     assert gt_run.info["num_pairs"] == n * (n - 1) // 2
     off = get_estimator("colmap", exhaustive_up_to=0).estimate(frames, K)
     assert off.info["num_pairs"] < n * (n - 1) // 2 and off.registered.all()
+
+
+# ---------------------------------------------------------------------------------------------- version 4
+
+
+def test_threads_do_not_change_the_poses(clip, gt_run):
+    """SIFT and two-view verification on the default threads (the cores, at most 8), on one and on three give the
+    same poses, bit for bit."""
+    from gac_bench.poses.colmap import default_threads
+
+    frames, _ = clip
+    threads = default_threads()
+    assert 1 <= threads == min(8, len(os.sched_getaffinity(0)))
+    assert gt_run.info["options"]["extract_threads"] == threads == gt_run.info["options"]["verify_threads"]
+    for n in (1, 3):
+        other = get_estimator("colmap", extract_threads=n, verify_threads=n).estimate(frames, K)
+        assert other.info["options"]["extract_threads"] == n
+        np.testing.assert_array_equal(other.c2w, gt_run.c2w)
+    inside = get_estimator("colmap", extract_threads=1, verify_threads=0).estimate(frames, K)  # version 3's matcher
+    np.testing.assert_array_equal(inside.c2w, gt_run.c2w)
+
+
+def test_threaded_extraction_numbers_images_in_frame_order(clip, tmp_path):
+    """A textured frame (slow SIFT) before flat ones (fast): a two-thread extractor left to number the images itself
+    writes 0001 first (20 of 20 tries); importing the images first keeps ids in frame order."""
+    import pycolmap
+
+    from gac_bench.poses.colmap import ColmapEstimator
+
+    frames = np.full((6, H, W, 3), 128, np.uint8)
+    frames[0] = clip[0][0]
+    est = ColmapEstimator(extract_threads=2)
+    previous, pycolmap.logging.minloglevel = pycolmap.logging.minloglevel, 2
+    try:
+        image_dir, db = est._write_images(tmp_path, frames)
+        est._extract(pycolmap, db, image_dir, frames, K)
+    finally:
+        pycolmap.logging.minloglevel = previous
+    with pycolmap.Database.open(db) as d:
+        images = sorted(d.read_all_images(), key=lambda im: im.image_id)
+        assert [im.name for im in images] == [f"{i:04d}.bmp" for i in range(6)]
+        assert d.num_keypoints_for_image(images[0].image_id) > 50 and d.num_cameras() == 1
+
+
+def test_version_4_options_are_recorded_and_version_3_stays_reachable(clip, gt_run):
+    frames, c2w = clip
+    assert gt_run.info["version"] == "4"
+    o = gt_run.info["options"]
+    assert (o["tracks_per_view"], o["ba_fixed_rotation_stage"], o["extract_colors"], o["ransac_min_num_trials"]) == (
+        75, False, False, 100)  # fmt: skip
+    v3_options = {"tracks_per_view": 0, "ba_fixed_rotation_stage": True, "extract_colors": True}
+    v3 = get_estimator("colmap", **v3_options).estimate(frames, K)
+    assert v3.info["options"]["tracks_per_view"] == 0 and v3.registered.all()
+    e = pose_errors(c2w, v3.c2w, v3.registered)
+    assert e.r_err_rad < 0.01 and e.t_err < 0.02
+    # each knob reaches pycolmap: one changed at a time moves the poses (by 1e-6 to 1e-3 on this clip)
+    for knob in ({"tracks_per_view": 0}, {"ba_fixed_rotation_stage": True}, {"ransac_min_num_trials": 20}):
+        assert not np.array_equal(get_estimator("colmap", **knob).estimate(frames, K).c2w, gt_run.c2w), knob

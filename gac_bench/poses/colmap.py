@@ -1,19 +1,26 @@
 """Weight-free pose estimator: SfM with pycolmap (SIFT, one PINHOLE camera, CPU).
 
-Defaults (version 3, benchmarks/colmap_speed.md): GLOMAP's global mapper, SIFT at the frame's own size
+Defaults (version 4, benchmarks/colmap_speed.md): GLOMAP's global mapper, SIFT at the frame's own size
 (``sift_first_octave=0``), sequential matching with ``overlap=3`` (every pair when at most 32 distinct frames are
-estimated, ``exhaustive_up_to``), byte-identical frames estimated once (``dedupe``). On synthroom's ground truth
-(2 cores) that is about 4.4 s per 64-frame dataset clip and 3 s per forth-and-back clip, against 24-34 s for
-version 1 (incremental mapper, SIFT on the 2x upsampled frame, overlap 10), with a lower noise floor on both
-trajectories. ``exhaustive_up_to=0`` is version 2; ``mapper="incremental", sift_first_octave=-1, overlap=10,
-dedupe=False, exhaustive_up_to=0`` is version 1.
+estimated, ``exhaustive_up_to``), byte-identical frames estimated once (``dedupe``); SIFT and two-view verification
+on two threads with the poses of one (``extract_threads``, ``verify_threads``), and a lighter global mapping: the
+longest tracks until each frame has 75 (``tracks_per_view``) for global positioning and bundle adjustment, no
+position-only bundle-adjustment stage (``ba_fixed_rotation_stage``), no point colours (``extract_colors``). Version 3
+(4.4 s per 64-frame dataset clip, 3 s per forth-and-back clip on synthroom's ground truth, 2 cores) is
+``tracks_per_view=0, ba_fixed_rotation_stage=True, extract_colors=True`` (the thread counts do not change its
+poses); ``exhaustive_up_to=0`` on top is version 2; ``mapper="incremental", sift_first_octave=-1, overlap=10,
+dedupe=False, exhaustive_up_to=0`` is version 1 (24-34 s).
 
 Pipeline per clip (all N frames at once, in a temporary folder):
 
-1. frames -> lossless PNG ``0000.png`` ... (only the distinct ones with ``dedupe``);
-2. SIFT extraction (CPU) into one shared camera: PINHOLE with the request's K held fixed when K is given
-   (``ba_refine_focal_length`` / ``principal_point`` / ``extra_params`` all False), else SIMPLE_PINHOLE with
-   the focal length refined and the principal point at the image centre;
+1. frames -> lossless BMP ``0000.bmp`` ... (only the distinct ones with ``dedupe``; version 3 wrote PNG: the same
+   pixels, so the same keypoints, 0.15 s slower);
+2. the images enter the database in index order (one camera: PINHOLE with the request's K held fixed when K is
+   given, ``ba_refine_focal_length`` / ``principal_point`` / ``extra_params`` all False, else SIMPLE_PINHOLE with
+   the focal length refined and the principal point at the image centre), then SIFT (CPU) on ``extract_threads``
+   fills in their features. Importing first fixes the image ids: left to itself a multi-threaded extractor numbers
+   images in completion order, and the mapper's tie-breaks (hence the poses: 0.3 in c2w on the test clip) follow
+   the ids;
 3. matching of an explicit pair list (see :func:`match_pairs`). Default ``"sequential"``: each frame with
    the next ``overlap`` = 3 frames plus COLMAP's quadratic overlap (i + 2^k, k < overlap); every pair instead
    when at most ``exhaustive_up_to`` = 32 distinct frames are estimated (the forward half of a deduplicated
@@ -26,17 +33,22 @@ Pipeline per clip (all N frames at once, in a temporary folder):
    file) and ``"exhaustive"`` (all pairs, about 2x slower) both **failed** on the whole forth-and-back clip
    without ``dedupe`` (version 1: R_err 0.25 rad instead of 1e-3): the (near-)duplicate pairs of a revisit
    dominate the correspondence counts, the mapper then initialises from a short-baseline pair and the
-   duplicates let that distorted model grow to every frame. They are kept as options for experiments;
-4. incremental mapping with ``random_seed=0`` (also for RANSAC in two-view verification), so two runs on
-   the same frames give bit-identical poses. Everything runs on one thread by default: feature extraction
-   (with more, image ids follow completion order and the poses change by ~1e-5 between runs), mapping
-   (Ceres' multi-threaded bundle adjustment changes poses by ~1e-15 between runs) and matching (with two
-   threads, one run in eight on the test clip differed by up to 2e-3 in c2w, and one CI run by 0.03: the
-   seeded two-view RANSAC sees pairs in completion order). ``num_threads`` > 1 parallelises matching only,
-   about 10% faster per clip, at the cost of that determinism;
+   duplicates let that distorted model grow to every frame. They are kept as options for experiments.
+   Descriptor matching runs on ``num_threads`` = 1: with two matcher threads the matches themselves differed
+   between runs (3 repeats in 30 on a 496-pair clip; the threads share each image's descriptor index), and the
+   poses with them (up to 2e-3 in c2w on the test clip, 0.03 in one CI run). Two-view verification (an E, F and
+   H LO-RANSAC per pair, seeded per pair with ``seed``: about 90% of this step) then runs apart, on ``verify_threads``
+   = 2; its geometries do not depend on the thread count or order (``verify_threads=0``: inside the matcher, as
+   in version 3);
+4. GLOMAP's global mapping with ``random_seed=0`` on one thread (Ceres' multi-threaded solves sum in a varying
+   order, and two threads were not faster on these small problems). Global positioning and the iterative bundle
+   adjustment see only the longest tracks, added until every frame has ``tracks_per_view`` = 75 (145-260 of
+   250-580 tracks on 64-frame synthroom-val clips; 0 keeps all, as version 3); retriangulation then triangulates
+   all matches again and refines. Same frames, same poses: bit-identical at the default thread counts and at one
+   thread;
 5. the reconstruction with the most registered images is used; frames outside it are ``registered=False``.
-   When it misses frames, mapping is repeated with a smaller initial triangulation angle (16 then 4 degrees,
-   see :meth:`ColmapEstimator._map_with_fallback`) and the larger model kept.
+   (``mapper="incremental"``: when it misses frames, mapping is repeated with a smaller initial triangulation
+   angle, 16 then 4 degrees, see :meth:`ColmapEstimator._map_with_fallback`, and the larger model kept.)
 
 COLMAP's ``cam_from_world`` maps x_cam = R x_world + t (OpenCV axes), so c2w = inv([R | t]).
 ``confidence`` is the number of triangulated 3D points each registered frame observes (0 when unregistered).
@@ -45,6 +57,7 @@ COLMAP's ``cam_from_world`` maps x_cam = R x_world + t (OpenCV axes), so c2w = i
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -61,7 +74,18 @@ MAPPERS = ("incremental", "global")
 
 
 def _image_name(i: int) -> str:
-    return f"{i:04d}.png"
+    # BMP: lossless like PNG (the same keypoints), but no compression to write or decode: 0.15 s less per
+    # 64-frame clip
+    return f"{i:04d}.bmp"
+
+
+def default_threads(cap: int = 8) -> int:
+    """Threads for SIFT extraction and two-view verification: the cores this process may use, at most ``cap``."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cap, cores))
 
 
 def sequential_pairs(num_frames: int, overlap: int, quadratic: bool = True) -> set[tuple[int, int]]:
@@ -125,13 +149,13 @@ def unique_frames(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ColmapEstimator(PoseEstimator):
-    """pycolmap incremental SfM on the frames of one clip (CPU, deterministic, no weights).
+    """pycolmap SfM (GLOMAP by default) on the frames of one clip (CPU, deterministic, no weights).
 
     ``device`` is accepted for a uniform interface and ignored: SIFT and mapping run on the CPU.
     """
 
     name = "colmap"
-    version = "3"
+    version = "4"
 
     def __init__(
         self,
@@ -150,6 +174,12 @@ class ColmapEstimator(PoseEstimator):
         sift_first_octave: int = 0,
         global_ba_iterations: int = 3,
         exhaustive_up_to: int = 32,
+        extract_threads: int | None = None,
+        verify_threads: int | None = None,
+        ransac_min_num_trials: int = 100,
+        tracks_per_view: int = 75,
+        ba_fixed_rotation_stage: bool = False,
+        extract_colors: bool = False,
     ) -> None:
         super().__init__(device=device)
         if mapper not in MAPPERS:
@@ -177,6 +207,21 @@ class ColmapEstimator(PoseEstimator):
         # forward motion (synthroom room03) rotation averaging failed (R_err 0.154); all 496 pairs fix it
         # (benchmarks/colmap_speed.md, version 3). 0 turns it off.
         self.exhaustive_up_to = int(exhaustive_up_to)
+        # SIFT threads. The images enter the database first, in index order (import_images), so their ids do not
+        # depend on which thread finishes first: the keypoints and poses are those of one thread
+        # (None: the available cores, at most 8; the poses do not depend on it: 2 on the dev machine, 8 on the GPU
+        # host's 16 cores, 3.7 -> 2.5 s median there, benchmarks/colmap_speed.md)
+        self.extract_threads = default_threads() if extract_threads is None else int(extract_threads)
+        # two-view verification threads, run after matching (which stays on num_threads): each pair's RANSAC is
+        # seeded on its own, so the verified geometries do not depend on the thread count. 0 verifies inside the
+        # matcher, on its threads (version 3)
+        self.verify_threads = default_threads() if verify_threads is None else int(verify_threads)
+        self.ransac_min_num_trials = int(ransac_min_num_trials)  # per model (E, F, H) and pair; COLMAP's 100
+        # GLOMAP's track_required_tracks_per_view: global positioning and its bundle adjustment use the longest
+        # tracks until every frame has this many (0: every track); retriangulation then uses all matches again
+        self.tracks_per_view = int(tracks_per_view)
+        self.ba_fixed_rotation_stage = bool(ba_fixed_rotation_stage)  # GLOMAP's position-only BA before each round
+        self.extract_colors = bool(extract_colors)  # read the images again for 3D point colours (unused here)
         self.workdir = workdir  # keep the database and model there (debugging) instead of a temp folder
 
     def options(self) -> dict[str, Any]:
@@ -194,6 +239,12 @@ class ColmapEstimator(PoseEstimator):
             "sift_first_octave": self.sift_first_octave,
             "global_ba_iterations": self.global_ba_iterations,
             "exhaustive_up_to": self.exhaustive_up_to,
+            "extract_threads": self.extract_threads,
+            "verify_threads": self.verify_threads,
+            "ransac_min_num_trials": self.ransac_min_num_trials,
+            "tracks_per_view": self.tracks_per_view,
+            "ba_fixed_rotation_stage": self.ba_fixed_rotation_stage,
+            "extract_colors": self.extract_colors,
         }
 
     def describe(self) -> dict[str, Any]:
@@ -281,17 +332,22 @@ class ColmapEstimator(PoseEstimator):
             reader.camera_params = ",".join(repr(float(x)) for x in (K[0, 0], K[1, 1], K[0, 2], K[1, 2]))
         else:
             reader.camera_model = "SIMPLE_PINHOLE"  # COLMAP guesses f = 1.2 max(W, H); refined in mapping
+        names = [_image_name(i) for i in range(len(frames))]
+        # The images (one camera, one rig, a frame each) enter the database first, in index order: the extractor
+        # then fills in their features under those ids. Left to itself, a multi-threaded extractor writes images in
+        # completion order, the ids change from run to run, and the mapper's tie-breaks (hence the poses, by up to
+        # 0.3 in c2w on the test clip) follow the ids.
+        pycolmap.Database.open(db).close()
+        pycolmap.import_images(db, image_dir, camera_mode=pycolmap.CameraMode.SINGLE, image_names=names, options=reader)
         extraction = pycolmap.FeatureExtractionOptions()
-        # One thread: with several, images enter the database in completion order, the image ids change
-        # from run to run, and the mapper's tie-breaks (hence the poses, by ~1e-5) follow the ids.
-        extraction.num_threads = 1
+        extraction.num_threads = self.extract_threads
         extraction.use_gpu = False
         extraction.sift.max_num_features = self.max_num_features
         extraction.sift.first_octave = self.sift_first_octave
         pycolmap.extract_features(
             db,
             image_dir,
-            image_names=[_image_name(i) for i in range(len(frames))],
+            image_names=names,
             camera_mode=pycolmap.CameraMode.SINGLE,
             reader_options=reader,
             extraction_options=extraction,
@@ -307,7 +363,13 @@ class ColmapEstimator(PoseEstimator):
         pairing = pycolmap.ImportedPairingOptions()
         pairing.match_list_path = str(pair_file)
         verification = pycolmap.TwoViewGeometryOptions()
-        verification.ransac.random_seed = self.seed  # default -1 seeds from the clock
+        verification.ransac.random_seed = self.seed  # default -1 seeds from the clock; reseeded for every pair
+        verification.ransac.min_num_trials = self.ransac_min_num_trials
+        # Matching (the descriptors' nearest neighbours) stays on num_threads = 1: with two matcher threads the
+        # matches themselves differed in 3 of 30 repeats (the threads share each image's descriptor index).
+        # Verification (three LO-RANSACs per pair, most of this step) is deterministic per pair, so it runs on
+        # verify_threads afterwards: the same geometries as one thread, in 25 of 25 repeats
+        matching.skip_geometric_verification = self.verify_threads > 0
         pycolmap.match_image_pairs(
             db,
             matching_options=matching,
@@ -315,6 +377,10 @@ class ColmapEstimator(PoseEstimator):
             verification_options=verification,
             device=pycolmap.Device.cpu,
         )
+        if self.verify_threads > 0:
+            verifier = pycolmap.GeometricVerifierOptions()
+            verifier.num_threads = self.verify_threads
+            pycolmap.geometric_verification(db, verifier_options=verifier, two_view_geometry_options=verification)
 
     def _map_global(self, pycolmap, db: Path, image_dir: Path, out: Path, K) -> tuple:
         """GLOMAP's global SfM (rotation averaging, global positioning, one bundle adjustment), single-threaded and
@@ -329,8 +395,14 @@ class ColmapEstimator(PoseEstimator):
         ba.refine_focal_length = K is None  # the request's K is exact on synthroom: keep it, as the incremental path does
         ba.refine_extra_params = False
         opts.mapper.ba_num_iterations = self.global_ba_iterations
+        opts.mapper.ba_skip_fixed_rotation_stage = not self.ba_fixed_rotation_stage
+        if self.tracks_per_view > 0:
+            opts.mapper.track_required_tracks_per_view = self.tracks_per_view
+        # colours are read from the images after mapping: an empty folder skips that (a warning per image, hidden)
+        colour_dir = image_dir if self.extract_colors else out / "no_images"
+        colour_dir.mkdir(exist_ok=True)
         t0 = time.perf_counter()
-        recs = pycolmap.global_mapping(db, image_dir, out, options=opts)
+        recs = pycolmap.global_mapping(db, colour_dir, out, options=opts)
         rec = recs[min(recs, key=lambda i: (-recs[i].num_reg_images(), i))] if recs else None
         sizes = sorted((r.num_reg_images() for r in recs.values()), reverse=True)
         return rec, [{"mapper": "global", "reconstruction_sizes": sizes, "map_s": time.perf_counter() - t0, "used": True}]
