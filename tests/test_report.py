@@ -1,4 +1,5 @@
-"""gac-bench report: one self-contained HTML page built from a runs dir (parsed here; no browser in CI)."""
+"""gac-bench report: one self-contained HTML page built from a runs dir (parsed here; drawn by Chromium in
+test_report_browser.py)."""
 
 from __future__ import annotations
 
