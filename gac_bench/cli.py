@@ -233,6 +233,14 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
     from gac_bench import curves, leaderboard
 
+    if paper and fmt == "json":
+        _fail("--paper prints md, csv or latex")
+    if paper and not runs_dir.is_dir():  # the paper's tables and our ablation rows need no runs of one's own
+        click.echo(f"note: no runs folder {runs_dir}: the paper's tables without reproduced rows", err=True)
+        from gac_bench.paper_tables import paper_comparison
+
+        click.echo(paper_comparison([], fmt))
+        return
     if not runs_dir.is_dir():
         _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
     rows = leaderboard.write_leaderboard(runs_dir)
@@ -244,8 +252,6 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     if paper:
         from gac_bench.paper_tables import paper_comparison
 
-        if fmt == "json":
-            _fail("--paper prints md, csv or latex")
         click.echo(paper_comparison(rows, fmt))
         return
     render = {"md": leaderboard.to_markdown, "csv": leaderboard.to_csv, "json": leaderboard.to_json,

@@ -112,3 +112,18 @@ def test_paper_comparison_prints_our_rows_under_the_paper_rows(regenerated, tmp_
     assert "no rows of ours yet" in paper_comparison([], "md", ablations_dir=tmp_path)
     (tmp_path / "table3.csv").write_text("\n")  # a table written with no rows at all
     assert load_ablation_rows(3, tmp_path).empty
+
+
+def test_table_paper_needs_no_runs_folder_of_ones_own(tmp_path):
+    """`gac-bench table --paper` on a fresh machine prints the paper's tables with the committed ablation rows; a
+    missing runs folder is a note, not an error (it still is one without --paper)."""
+    from click.testing import CliRunner
+
+    from gac_bench.cli import main
+
+    result = CliRunner().invoke(main, ["table", "--paper", "--runs-dir", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    assert "ours: Warped image (Variant #2) (small scale)" in result.output
+    assert "no runs folder" in result.output and not (tmp_path / "none").exists()
+    assert CliRunner().invoke(main, ["table", "--runs-dir", str(tmp_path / "none")]).exit_code == 2
+    assert CliRunner().invoke(main, ["table", "--paper", "--format", "json", "--runs-dir", str(tmp_path)]).exit_code == 2
