@@ -49,12 +49,15 @@ class GaCOptions:
     keep_recent: bool = False
     """Retrieval: always keep the most recent frame. Off by default: on held-out synthroom-val rooms, letting overlap
     alone decide (besides the reference) gave +2.1 dB on the return half and +4.0 dB at the loop frame of
-    forth-and-back, +0.6 dB on the dataset trajectory (results/gac/README.md). With ``emit_geometry`` the most recent
-    frame is always kept (last, in time order), since each view's geometry is generated right after its image."""
+    forth-and-back, +0.6 dB on the dataset trajectory (results/gac/README.md)."""
     context_order: str = "time"
     """Retrieval: "time" (as in training) or "overlap" (best-overlapping frame last, the pose anchor)."""
     emit_geometry: bool = False
     """Also generate the geometry of every view (variant #1) and save it to scratch_dir/geometry."""
+    geometry_after_image: bool = True
+    """With ``emit_geometry``: each frame's geometry right after its image, retrieval unchanged. False (before
+    2026-12-01): when the frame is next the newest context frame, which forces ``keep_recent`` (-0.62 dB on
+    synthroom-val, results/gac/runs_2026-12-01_emit_geometry/)."""
     reencode: bool = True
     """Re-encode generated views from pixels before they become context (Bagel's flow)."""
     compile: bool = True
@@ -132,7 +135,8 @@ class GaCMethod(Method):
         )  # fmt: skip
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
-            geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry, reencode=opt.reencode,
+            geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry,
+            geometry_after_image=opt.geometry_after_image, reencode=opt.reencode,
             compile=opt.compile, fold_cga=opt.fold_cga, fp8=opt.fp8, pose_anchor=data.get("pose_anchor", "first"), retrieval=retrieval,
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)

@@ -7,8 +7,10 @@ One rollout step for target frame j (a 2x2 grid of the next four views, or one v
                 keeping their keys/values in the KV cache. The retrieved set changes from target to target and
                 RoPE ids follow packing order, so the cache is rebuilt per target frame (about one forward over the
                 context, against ``steps`` forwards of the target);
-  3. geometry   (``emit_geometry``, variant #1) ``<Geometry>``: sample G of the most recent frame, decode it as
-                depth, and append its clean copy to the cache (a generated item re-enters as clean context);
+  3. geometry   (``emit_geometry``, variant #1, ``geometry_after_image=False``) ``<Geometry>``: sample G of the
+                most recent frame, decode it as depth, and append its clean copy to the cache (a generated item
+                re-enters as clean context); by default G_j is sampled instead right after step 4, from I_j appended
+                clean (the training order {I_j, G_j}), and retrieval is left as it is;
      warped     (variant #2) ``<Warped>``: sample the warped image of frame j, append it clean;
   4. image      ``<Image>``: sample I_j with ``steps`` Euler steps. Each step runs the noisy query
                 ``<vision_start> x_t <vision_end>`` against the cache with no mask (a noisy target sees the
@@ -53,6 +55,11 @@ class SampleConfig:
     variant: str = "geometry"
     geometry: str = "depth"
     emit_geometry: bool = False
+    geometry_after_image: bool = True
+    """With ``emit_geometry``: sample each frame's geometry G_i right after its image I_i, in the same step (the
+    training order {I_i, G_i}), retrieval unchanged. False: sample it when the frame is next the newest context frame,
+    which forces retrieval to keep the newest frame (``keep_recent``), and that alone cost the shipped model 0.62 dB
+    (results/gac/runs_2026-12-01_emit_geometry/)."""
     reencode: bool = True
     compile: bool = False
     """torch.compile the unmasked passes (CUDA only; the first target frame pays the compile)."""
@@ -284,7 +291,9 @@ class Rollout:
         contexts = []
         # with geometry generated, the newest frame is always in context and last: its geometry G_i is sampled right
         # after its image I_i, the training order {I_i, G_i, I_i+1}, so every generated view gets its geometry once
-        retrieval = dataclasses.replace(cfg.retrieval, keep_recent=True, order="time") if want_depth else cfg.retrieval
+        after_image = want_depth and cfg.geometry_after_image
+        forced = want_depth and not after_image  # the newest frame must be in context, last, for its G to follow it
+        retrieval = dataclasses.replace(cfg.retrieval, keep_recent=True, order="time") if forced else cfg.retrieval
         for views in targets:
             scores = frame_scores([c2w_n[m.views] for m in memory], c2w_n[views], K, H, W, retrieval)
             chosen = select_context(scores, retrieval)
@@ -293,8 +302,10 @@ class Rollout:
             ctx = _Context(self.model, self.device)
             prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
             last = memory[chosen[-1]]
-            if want_depth and last.aux is None:
+            if forced and last.aux is None:
                 self._geometry(ctx, last, rays, h, w, gen, anchored_c2w, scale, depth)
+            elif after_image and memory[0].aux is None:  # the reference, the only context of the first target
+                self._geometry(ctx, memory[0], rays, h, w, gen, anchored_c2w, scale, depth)
             new = MemoryFrame(views, None)
             template = self._template(views, rays, h, w)
             if cfg.variant == "warped":
@@ -310,10 +321,13 @@ class Rollout:
                 tokens = geo.make_item(list(self.codec.encode_uint8(images, sample=False).to(self.device)),
                                        [rays[v] for v in views], list(range(len(views))), mcfg, 2).tokens  # fmt: skip
             new.image = template.with_tokens(tokens)
+            if after_image:  # I_i enters clean after its prompt, then G_i is sampled from it
+                ctx.prefill(lambda b: b.latent(new.image, noisy=False))
+                self._geometry(ctx, new, rays, h, w, gen, anchored_c2w, scale, depth)
             memory.append(new)
             if on_frames is not None:
                 on_frames(min(N, max(views) + 1), N)
-        if want_depth:  # the last frame's geometry has not been asked for yet
+        if forced:  # the last frame's geometry has not been asked for yet
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), retrieval)
             rays, anchored_c2w = self._anchor(memory, chosen, [], K, c2w, scale, rays_ref, c2w_n, H, W)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -69,9 +71,11 @@ def test_rollout_of_other_variants_and_without_grid(parts, variant, grid):
     assert (out.depth is not None) == (variant == "geometry")
 
 
-def test_emitted_geometry_covers_every_view_whatever_retrieval_keeps(parts):
-    """Retrieval without the most recent frame (the method's default) must still give every generated view its
-    geometry: each view's depth is sampled once it is the newest frame, the last one at the end."""
+@pytest.mark.parametrize("after_image", [True, False])
+def test_emitted_geometry_covers_every_view_whatever_retrieval_keeps(parts, after_image):
+    """Retrieval without the most recent frame (the method's default) must still give every view its geometry.
+    Sampled right after each image (the default), retrieval is exactly what it is without geometry; sampled once the
+    view is the newest context frame (before), the newest frame is forced into context, last."""
     from gac.retrieval import RetrievalConfig
 
     _, codec = parts
@@ -79,13 +83,21 @@ def test_emitted_geometry_covers_every_view_whatever_retrieval_keeps(parts):
     model = build_model(gac_tiny())
     torch.nn.init.normal_(model.llm2vae.weight, std=0.3)
     K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
-    c2w = fixture_trajectory(8)
+    forth = fixture_trajectory(5)
+    c2w = np.concatenate([forth, forth[-2::-1]])  # forth and back: on the way back retrieval skips the newest frame
     img, depth = render_planes(K, c2w[0], H, W)
     retrieval = RetrievalConfig(context_size=2, keep_recent=False)
-    cfg = SampleConfig(steps=1, grid=False, emit_geometry=True, retrieval=retrieval)
-    out = Rollout(model, codec, cfg).run(img, K, c2w, float(np.median(depth)), seed=0)
-    assert all(np.abs(out.depth[v]).max() > 0 for v in range(1, 8)), [float(np.abs(d).max()) for d in out.depth]
-    assert all(ctx[-1] == i for i, ctx in enumerate(out.contexts))  # the newest memory frame, last
+    cfg = SampleConfig(steps=1, grid=False, emit_geometry=True, geometry_after_image=after_image, retrieval=retrieval)
+    scale = float(np.median(depth))
+    out = Rollout(model, codec, cfg).run(img, K, c2w, scale, seed=0)
+    assert all(np.abs(out.depth[v]).max() > 0 for v in range(9)), [float(np.abs(d).max()) for d in out.depth]
+    plain = Rollout(model, codec, dataclasses.replace(cfg, emit_geometry=False)).run(img, K, c2w, scale, seed=0)
+    newest_last = [ctx[-1] == i for i, ctx in enumerate(out.contexts)]
+    if after_image:
+        assert out.contexts == plain.contexts and not all(newest_last)  # retrieval untouched: it drops the newest
+        assert not np.array_equal(out.frames, plain.frames)  # the geometry items are read as context
+    else:
+        assert all(newest_last)
 
 
 @needs_cpu_compiler
