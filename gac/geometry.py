@@ -25,19 +25,9 @@ import numpy as np
 import torch
 
 from gac_bench import cameras
+from gac_bench.host import h2d  # noqa: F401  (geo.h2d: GaC's host-to-device copies)
 
-# ---------------------------------------------------------------------------------------------- host -> device
-
-
-def h2d(x, device, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A host array on ``device`` without stalling the GPU: on CUDA the copy goes through pinned memory and is
-    asynchronous (a copy from pageable memory would first wait for every queued kernel, so the host could no
-    longer prepare the next batch while the GPU computes)."""
-    t = torch.as_tensor(x, dtype=dtype)
-    device = torch.device(device)
-    if device.type != "cuda" or t.device.type == "cuda":
-        return t.to(device)
-    return t.pin_memory().to(device, non_blocking=True)
+# ---------------------------------------------------------------------------------------------- device
 
 
 def randn(shape, generator: torch.Generator | None, device) -> torch.Tensor:

@@ -235,20 +235,18 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
 
     if paper and fmt == "json":
         _fail("--paper prints md, csv or latex")
-    if paper and not runs_dir.is_dir():  # the paper's tables and our ablation rows need no runs of one's own
+    rows = []
+    if runs_dir.is_dir():
+        rows = leaderboard.write_leaderboard(runs_dir)
+        per_frame = curves.collect_curves(runs_dir)
+        click.echo(f"wrote {curves.write_curves(runs_dir, per_frame)}", err=True)
+        if plots:
+            for path in curves.plot_curves(runs_dir, runs_dir / "plots"):
+                click.echo(f"wrote {path}", err=True)
+    elif paper:  # the paper's tables and our ablation rows need no runs of one's own
         click.echo(f"note: no runs folder {runs_dir}: the paper's tables without reproduced rows", err=True)
-        from gac_bench.paper_tables import paper_comparison
-
-        click.echo(paper_comparison([], fmt))
-        return
-    if not runs_dir.is_dir():
+    else:
         _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
-    rows = leaderboard.write_leaderboard(runs_dir)
-    per_frame = curves.collect_curves(runs_dir)
-    click.echo(f"wrote {curves.write_curves(runs_dir, per_frame)}", err=True)
-    if plots:
-        for path in curves.plot_curves(runs_dir, runs_dir / "plots"):
-            click.echo(f"wrote {path}", err=True)
     if paper:
         from gac_bench.paper_tables import paper_comparison
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from gac_bench import cameras
+from gac_bench.host import h2d
 
 NEAR_Z = 1e-3
 
@@ -91,12 +92,6 @@ def warp_reference(image: np.ndarray, depth_z: np.ndarray, K: np.ndarray, c2w_sr
     return warped, valid
 
 
-def _upload(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A host array on ``device``; to CUDA through pinned memory, so the copy does not wait for queued kernels."""
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
-
-
 def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_src: np.ndarray,
                c2w_dst: np.ndarray, supersample: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`warp_reference` for B views at once on ``images``' device: (warped uint8 (B, H, W, 3), valid (B, H, W)).
@@ -113,7 +108,7 @@ def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_s
     vs, us = torch.meshgrid(torch.arange(H, device=dev), torch.arange(W, device=dev), indexing="ij")
     vs, us = vs.reshape(-1), us.reshape(-1)
     z = depth_z.reshape(B, -1).double()
-    c2w = _upload(np.asarray(c2w_src, dtype=np.float64), dev)
+    c2w = h2d(np.asarray(c2w_src), dev, torch.float64)
     pts = []
     for dv in offsets:  # the order of unproject_subpixel: point id = (sub-pixel, pixel)
         for du in offsets:
@@ -123,7 +118,7 @@ def warp_batch(images: torch.Tensor, depth_z: torch.Tensor, K: np.ndarray, c2w_s
             pts.append(p @ c2w[:, :3, :3].transpose(1, 2) + c2w[:, None, :3, 3])
     xyz = torch.cat(pts, dim=1).float()  # (B, P, 3)
     rgb = images.reshape(B, -1, 3).repeat(1, supersample * supersample, 1)
-    w2c = _upload(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]).astype(np.float32), dev)
+    w2c = h2d(np.stack([cameras.invert_rigid(c) for c in np.asarray(c2w_dst)]), dev, torch.float32)
     p_cam = xyz @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3]
     winner, _ = _zbuffer(p_cam, K, H, W)
     valid = winner >= 0

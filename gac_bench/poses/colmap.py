@@ -57,7 +57,6 @@ COLMAP's ``cam_from_world`` maps x_cam = R x_world + t (OpenCV axes), so c2w = i
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +66,7 @@ import cv2
 import numpy as np
 
 from gac_bench.cameras import invert_rigid
+from gac_bench.host import available_cores
 from gac_bench.poses.base import PoseEstimate, PoseEstimator, check_frames, nan_poses
 
 MATCHING_MODES = ("sequential", "sequential+retrieval", "exhaustive")
@@ -81,11 +81,7 @@ def _image_name(i: int) -> str:
 
 def default_threads(cap: int = 8) -> int:
     """Threads for SIFT extraction and two-view verification: the cores this process may use, at most ``cap``."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cap, cores))
+    return max(1, min(cap, available_cores()))
 
 
 def sequential_pairs(num_frames: int, overlap: int, quadratic: bool = True) -> set[tuple[int, int]]:

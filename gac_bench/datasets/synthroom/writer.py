@@ -35,6 +35,7 @@ from gac_bench.datasets.synthroom.raycast import render_view
 from gac_bench.datasets.synthroom.layout import make_scene
 from gac_bench.datasets.synthroom.scene import Scene
 from gac_bench.datasets.synthroom.textures import texture_atlas
+from gac_bench.host import available_cores
 
 GENERATOR = "gac_bench.datasets.synthroom"
 CHUNK_FRAMES = 25
@@ -135,14 +136,6 @@ def _worker_init() -> None:
 def _chunks(cfg: SynthroomConfig) -> list[tuple[int, int, int]]:
     starts = range(0, cfg.num_frames, CHUNK_FRAMES)
     return [(c, a, min(a + CHUNK_FRAMES, cfg.num_frames)) for c in range(cfg.num_clips) for a in starts]
-
-
-def available_cores() -> int:
-    """Cores this process may run on (the affinity mask where the OS has one, else the CPU count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def default_workers(cfg: SynthroomConfig) -> int:
