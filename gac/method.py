@@ -60,6 +60,9 @@ class GaCOptions:
     synthroom-val, results/gac/runs_2026-12-01_emit_geometry/)."""
     reencode: bool = True
     """Re-encode generated views from pixels before they become context (Bagel's flow)."""
+    context_t: float = 0.0
+    """Flow time at which generated views enter the context, noise-augmented as in training's context noise (the
+    reference stays clean); 0 = clean. See results/gac/README.md for what it does on held-out rooms."""
     compile: bool = True
     """torch.compile the unmasked passes on CUDA (tens of seconds once per process; ignored on CPU)."""
     dtype: str = "auto"
@@ -136,7 +139,7 @@ class GaCMethod(Method):
         sample_cfg = SampleConfig(
             steps=opt.steps, shift=opt.shift, grid=data.get("grid", True), variant=data.get("variant", "geometry"),
             geometry=data.get("geometry", "depth"), emit_geometry=opt.emit_geometry,
-            geometry_after_image=opt.geometry_after_image, reencode=opt.reencode,
+            geometry_after_image=opt.geometry_after_image, reencode=opt.reencode, context_t=opt.context_t,
             compile=opt.compile, fold_cga=opt.fold_cga, fp8=opt.fp8, pose_anchor=data.get("pose_anchor", "first"), retrieval=retrieval,
         )  # fmt: skip
         self.rollout = Rollout(model, codec, sample_cfg, device)

@@ -61,6 +61,10 @@ class SampleConfig:
     which forces retrieval to keep the newest frame (``keep_recent``), and that alone cost the shipped model 0.62 dB
     (results/gac/runs_2026-12-01_emit_geometry/)."""
     reencode: bool = True
+    context_t: float = 0.0
+    """Flow time at which generated items enter the context (noise-augmented, x = (1 - t) x0 + t noise, the model told
+    t); the reference image stays clean. Training's ``--context-noise`` shows the model clean items at t in [0, that];
+    a generated view is not the clean data the model reads it as, and a small t tells it so. 0: all context clean."""
     compile: bool = False
     """torch.compile the unmasked passes (CUDA only; the first target frame pays the compile)."""
     fold_cga: bool = False
@@ -73,6 +77,10 @@ class SampleConfig:
     """"first": poses relative to the reference; "last-context": relative to the most recent context view, re-anchored
     for every target frame (the checkpoint's data config says which the model was trained with)."""
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+
+    def __post_init__(self):
+        if not 0.0 <= self.context_t < 1.0:
+            raise ValueError(f"context_t must be in [0, 1) (a flow time; 1 is pure noise), got {self.context_t}")
 
 
 @dataclass
@@ -135,18 +143,34 @@ class _Context:
         return schedule.sample(lambda x, t: velocity(x, torch.full((n,), t, device=self.device)), noise)
 
 
-def prefill_memory(ctx: _Context, frames: list[MemoryFrame], variant: str) -> None:
+@dataclass
+class ContextNoise:
+    """How items enter the context: clean, or (``t`` > 0) noise-augmented at flow time ``t`` with fresh noise from
+    ``generator`` each time, as training's context noise does. Given items (the reference image) stay clean."""
+
+    t: float = 0.0
+    generator: torch.Generator | None = None
+
+    def add(self, b: SequenceBuilder, item: LatentItem, modality: str = "image", given: bool = False):
+        if self.t <= 0 or given:
+            return b.latent(item, noisy=False, modality=modality)
+        noise = torch.randn(item.tokens.shape, generator=self.generator).to(item.tokens)
+        return b.latent(item, noisy=False, t=self.t, noise=noise, modality=modality)
+
+
+def prefill_memory(ctx: _Context, frames: list[MemoryFrame], variant: str, noise: ContextNoise | None = None) -> None:
     """Context frames in temporal order, one segment per forward: a clean latent item over a clean cache needs no
     mask, so the long items run on the fused attention kernel and only the short prompts carry a mask."""
+    noise = noise or ContextNoise()
     for mf in frames:
         if variant == "warped" and mf.aux is not None:
             ctx.prefill(lambda b: b.prompt("warped"))
-            ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="warped"))
+            ctx.prefill(lambda b: noise.add(b, mf.aux, "warped"))
         ctx.prefill(lambda b: b.prompt("image"))
-        ctx.prefill(lambda b: b.latent(mf.image, noisy=False))
+        ctx.prefill(lambda b: noise.add(b, mf.image, given=mf.views == [0]))
         if variant == "geometry" and mf.aux is not None:
             ctx.prefill(lambda b: b.prompt("geometry"))
-            ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
+            ctx.prefill(lambda b: noise.add(b, mf.aux, "geometry"))
 
 
 def _has_triton() -> bool:
@@ -216,13 +240,14 @@ class Rollout:
         p = self.model.cfg.latent_patch_size
         return torch.stack(geo.split_item_tokens(tokens, n, self.codec.latent_channels, h, w, p))
 
-    def _geometry(self, ctx: _Context, mf: MemoryFrame, rays, h, w, gen, c2w_n, scale, depth_out) -> None:
-        """Predict G of memory frame ``mf`` (prompt, sample, decode to depth, re-enter clean)."""
+    def _geometry(self, ctx: _Context, mf: MemoryFrame, rays, h, w, gen, c2w_n, scale, depth_out,
+                  noise: ContextNoise) -> None:  # fmt: skip
+        """Predict G of memory frame ``mf`` (prompt, sample, decode to depth, re-enter as context)."""
         ctx.prefill(lambda b: b.prompt("geometry"))
         template = self._template(mf.views, rays, h, w)
         tokens = ctx.sample(template, self.schedule, gen)
         mf.aux = template.with_tokens(tokens)
-        ctx.prefill(lambda b: b.latent(mf.aux, noisy=False, modality="geometry"))
+        ctx.prefill(lambda b: noise.add(b, mf.aux, "geometry"))
         imgs = self.codec.decode_float(self._decode(tokens, len(mf.views), h, w))
         for img, v in zip(imgs, mf.views):
             depth_out[v] = geo.decode_geometry(self.cfg.geometry, img, c2w_n[v], scale)
@@ -274,6 +299,7 @@ class Rollout:
         N = len(c2w)
         h, w = H // self.codec.downsample, W // self.codec.downsample
         gen = torch.Generator().manual_seed(int(seed))
+        noise = ContextNoise(cfg.context_t, gen)
         if cfg.pose_anchor not in POSE_ANCHORS:
             raise ValueError(f"unknown pose_anchor {cfg.pose_anchor!r}")
         c2w_n = geo.normalize_poses(c2w, c2w[0], scale)  # retrieval always works relative to the reference
@@ -300,18 +326,18 @@ class Rollout:
             contexts.append(chosen)
             rays, anchored_c2w = self._anchor(memory, chosen, views, K, c2w, scale, rays_ref, c2w_n, H, W)
             ctx = _Context(self.model, self.device)
-            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
+            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant, noise)
             last = memory[chosen[-1]]
             if forced and last.aux is None:
-                self._geometry(ctx, last, rays, h, w, gen, anchored_c2w, scale, depth)
+                self._geometry(ctx, last, rays, h, w, gen, anchored_c2w, scale, depth, noise)
             elif after_image and memory[0].aux is None:  # the reference, the only context of the first target
-                self._geometry(ctx, memory[0], rays, h, w, gen, anchored_c2w, scale, depth)
+                self._geometry(ctx, memory[0], rays, h, w, gen, anchored_c2w, scale, depth, noise)
             new = MemoryFrame(views, None)
             template = self._template(views, rays, h, w)
             if cfg.variant == "warped":
                 ctx.prefill(lambda b: b.prompt("warped"))
                 new.aux = template.with_tokens(ctx.sample(template, self.schedule, gen))
-                ctx.prefill(lambda b: b.latent(new.aux, noisy=False, modality="warped"))
+                ctx.prefill(lambda b: noise.add(b, new.aux, "warped"))
             ctx.prefill(lambda b: b.prompt("image"))
             tokens = ctx.sample(template, self.schedule, gen)
             images = self.codec.decode_uint8(self._decode(tokens, len(views), h, w))
@@ -321,9 +347,9 @@ class Rollout:
                 tokens = geo.make_item(list(self.codec.encode_uint8(images, sample=False).to(self.device)),
                                        [rays[v] for v in views], list(range(len(views))), mcfg, 2).tokens  # fmt: skip
             new.image = template.with_tokens(tokens)
-            if after_image:  # I_i enters clean after its prompt, then G_i is sampled from it
-                ctx.prefill(lambda b: b.latent(new.image, noisy=False))
-                self._geometry(ctx, new, rays, h, w, gen, anchored_c2w, scale, depth)
+            if after_image:  # I_i enters as context after its prompt, then G_i is sampled from it
+                ctx.prefill(lambda b: noise.add(b, new.image))
+                self._geometry(ctx, new, rays, h, w, gen, anchored_c2w, scale, depth, noise)
             memory.append(new)
             if on_frames is not None:
                 on_frames(min(N, max(views) + 1), N)
@@ -331,7 +357,7 @@ class Rollout:
             ctx = _Context(self.model, self.device)
             chosen = select_context(np.ones(len(memory)), retrieval)
             rays, anchored_c2w = self._anchor(memory, chosen, [], K, c2w, scale, rays_ref, c2w_n, H, W)
-            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant)
+            prefill_memory(ctx, self._context(memory, chosen, rays), cfg.variant, noise)
             if memory[chosen[-1]].aux is None:
-                self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, anchored_c2w, scale, depth)
+                self._geometry(ctx, memory[chosen[-1]], rays, h, w, gen, anchored_c2w, scale, depth, noise)
         return RolloutResult(frames, depth, contexts, time.perf_counter() - t0)

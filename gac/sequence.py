@@ -123,18 +123,23 @@ class SequenceBuilder:
     ) -> SequenceBuilder:
         """``<vision_start> tokens <vision_end>`` sharing one RoPE id.
 
-        Clean (noisy=False): x = x0, t = 0, FULL split, id advances. Noisy: x_t = (1 - t) x0 + t noise (or the given
-        ``x_t``), NOISE split, id stays; when ``noise`` is given the velocity target noise - x0 joins the loss.
+        Clean (noisy=False): x = x0, t = 0, FULL split, id advances; with ``t`` > 0 and ``noise`` it is
+        noise-augmented context (x = (1 - t) x0 + t noise at flow time t, as training's ``--context-noise`` gives clean
+        items), still FULL and out of the loss. Noisy: x_t = (1 - t) x0 + t noise (or the given ``x_t``), NOISE split,
+        id stays; when ``noise`` is given the velocity target noise - x0 joins the loss.
         """
         n = item.num_tokens
         mode = NOISE if noisy else FULL
         x = item.tokens
+        augmented = not noisy and t > 0
         if noisy and x_t is not None:
             x = x_t
-        elif noisy and noise is not None:
+        elif (noisy or augmented) and noise is not None:
             x = flow.interpolate(item.tokens, noise, torch.full((n,), t, dtype=item.tokens.dtype, device=x.device))
         elif noisy:
             raise ValueError("a noisy item needs noise or x_t")
+        elif augmented:
+            raise ValueError("a noise-augmented clean item (t > 0) needs noise")
         self._und(self.cfg.vision_start_id, self.rope, mode)
         start = self.n_gen
         self.kind.extend([1] * n)
@@ -142,7 +147,7 @@ class SequenceBuilder:
         self.split_ids.extend([self.split] * n)
         self.modes.extend([mode] * n)
         self.lat.append(x)
-        self.t.append(torch.full((n,), float(t) if noisy else 0.0))
+        self.t.append(torch.full((n,), float(t) if noisy or augmented else 0.0))
         self.pos2d.append(item.pos2d)
         self.rays.append(item.rays)
         if noisy and noise is not None:

@@ -229,12 +229,18 @@ def score(method, frames_dir, **kwargs) -> None:
 @click.option("--plots", is_flag=True, help="Also draw per-frame curves to <runs-dir>/plots/*.png.")
 @click.option("--paper", is_flag=True, help="Print the paper's Tables 1-6: reproduced rows beside Tables 1-2, our small-scale "
               "ablation rows (results/ablations/) beside Tables 3-6.")
-def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
+@click.option("--against", "base", default=None, metavar="NAME",
+              help="Print every other row's paired difference from method NAME over the clips both scored "
+              "(mean [95% bootstrap CI]; md or csv) instead of the leaderboard.")
+def table(runs_dir: Path, fmt: str, plots: bool, paper: bool, base: str | None) -> None:
     """Rebuild the leaderboards from the per-clip records and print one format."""
     from gac_bench import curves, leaderboard
 
     if paper and fmt == "json":
         _fail("--paper prints md, csv or latex")
+    if base is not None:
+        _paired_table(runs_dir, base, fmt, paper)
+        return
     rows = []
     if runs_dir.is_dir():
         rows = leaderboard.write_leaderboard(runs_dir)
@@ -255,6 +261,22 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool) -> None:
     render = {"md": leaderboard.to_markdown, "csv": leaderboard.to_csv, "json": leaderboard.to_json,
               "latex": leaderboard.to_latex}[fmt]
     click.echo(render(rows))
+
+
+def _paired_table(runs_dir: Path, base: str, fmt: str, paper: bool) -> None:
+    from gac_bench.paired import paired_csv, paired_markdown, paired_rows
+
+    if paper or fmt not in ("md", "csv"):
+        _fail("--against prints md or csv, without --paper")
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+    try:
+        rows = paired_rows(runs_dir, base)
+    except ValueError as exc:
+        _fail(str(exc))
+    if not rows:
+        _fail(f"{base!r} is the only method under {runs_dir}: nothing to compare it with")
+    click.echo(paired_markdown(rows) if fmt == "md" else paired_csv(rows))
 
 
 @main.command()

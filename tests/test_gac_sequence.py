@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gac import geometry as geo
@@ -110,6 +111,20 @@ def test_loss_only_on_noisy_tokens_with_velocity_target():
     torch.testing.assert_close(pk.v_target, noise - it.tokens)
     torch.testing.assert_close(pk.inputs.latents[n:], 0.7 * it.tokens + 0.3 * noise)
     assert (pk.inputs.timesteps[:n] == 0).all() and torch.allclose(pk.inputs.timesteps[n:], torch.tensor(0.3))
+
+
+def test_noise_augmented_context_item_is_clean_in_mode_and_loss_but_carries_its_t():
+    """Inference's context_t (training's context noise): x = (1 - t) x0 + t noise, told t, FULL split, no loss."""
+    b = SequenceBuilder(CFG)
+    it = _item()
+    noise = torch.randn_like(it.tokens)
+    pk = b.latent(it, noisy=False, t=0.2, noise=noise).build()
+    n = it.num_tokens
+    torch.testing.assert_close(pk.inputs.latents, 0.8 * it.tokens + 0.2 * noise)
+    assert torch.allclose(pk.inputs.timesteps, torch.tensor(0.2)) and pk.loss_idx.numel() == 0
+    assert (pk.split_mode[pk.inputs.gen_idx[:n]] == FULL).all()
+    with pytest.raises(ValueError, match="needs noise"):
+        SequenceBuilder(CFG).latent(it, noisy=False, t=0.2)
 
 
 def test_grid_cells_carry_grid_positions():

@@ -100,6 +100,36 @@ def test_emitted_geometry_covers_every_view_whatever_retrieval_keeps(parts, afte
         assert all(newest_last)
 
 
+def test_context_noise_augments_generated_items_and_leaves_the_reference_clean(parts):
+    """context_t: every generated item enters the cache at flow time context_t; the reference image at t = 0."""
+    _, codec = parts
+    torch.manual_seed(4)
+    model = build_model(gac_tiny())
+    K = cameras.intrinsics_matrix(0.8 * W, 0.8 * W, W / 2, H / 2)
+    c2w = fixture_trajectory(6)
+    img, depth = render_planes(K, c2w[0], H, W)
+    scale = float(np.median(depth))
+    item_t: list[torch.Tensor] = []  # flow times of each latent item written to the cache
+
+    def record(_module, args, kwargs):
+        if kwargs.get("write_cache") and args[0].latents.shape[0] > 0:
+            item_t.append(args[0].timesteps.detach().clone())
+
+    cfg = SampleConfig(steps=1, grid=False, emit_geometry=True, context_t=0.2)
+    handle = model.register_forward_pre_hook(record, with_kwargs=True)
+    noisy = Rollout(model, codec, cfg).run(img, K, c2w, scale, seed=0)
+    handle.remove()
+    clean_items = [t for t in item_t if (t == 0).all()]
+    augmented = [t for t in item_t if torch.allclose(t, torch.tensor(0.2))]
+    assert len(clean_items) + len(augmented) == len(item_t)  # each item all at 0 or all at 0.2
+    assert len(clean_items) == 5  # the reference image, once per target frame (it is always retrieved)
+    assert len(augmented) >= 5 + 5  # each generated image and each geometry item at least once
+    clean = Rollout(model, codec, dataclasses.replace(cfg, context_t=0.0)).run(img, K, c2w, scale, seed=0)
+    assert not np.array_equal(noisy.frames[2:], clean.frames[2:])
+    with pytest.raises(ValueError, match="context_t"):
+        SampleConfig(context_t=1.0)
+
+
 @needs_cpu_compiler
 def test_compiled_rollout_equals_eager(parts):
     """Every unmasked pass of a rollout (grid and one-view items, growing caches, geometry) through the compiled
