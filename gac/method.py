@@ -61,8 +61,9 @@ class GaCOptions:
     reencode: bool = True
     """Re-encode generated views from pixels before they become context (Bagel's flow)."""
     context_t: float = 0.0
-    """Flow time at which generated views enter the context, noise-augmented as in training's context noise (the
-    reference stays clean); 0 = clean. See results/gac/README.md for what it does on held-out rooms."""
+    """Flow time at which generated views enter the context, noise-augmented as in training's context noise and told
+    so (the reference stays clean); 0 = clean. 0.2 helped on held-out rooms at 12 steps and did not carry over to 50
+    steps on synthroom (results/gac/README.md, "Noise-augmented context"), so it is an option, not the default."""
     compile: bool = True
     """torch.compile the unmasked passes on CUDA (tens of seconds once per process; ignored on CPU)."""
     dtype: str = "auto"
@@ -102,6 +103,8 @@ class GaCMethod(Method):
         self._last_scale = 1.0
         self._estimated = False
         self._warned_domain = False
+        if not 0.0 <= self.config.context_t < 1.0:  # fails here, before any clip
+            raise ValueError(f"option context_t={self.config.context_t}: expected a flow time in [0, 1)")
 
     def setup(self) -> None:
         from gac.checkpoint import load_checkpoint, resolve_vae_path

@@ -97,6 +97,15 @@ def test_method_without_or_with_bad_checkpoint_says_what_to_do(trained, tmp_path
         GaCMethod({"checkpoint": str(bad)}, device="cpu").setup()
 
 
+def test_context_t_out_of_range_fails_before_any_clip():
+    from gac.method import GaCMethod
+
+    for bad in ("x", "1", "-0.1"):
+        with pytest.raises(ValueError, match="context_t"):
+            GaCMethod({"context_t": bad}, device="cpu")
+    assert GaCMethod({"context_t": "0.2"}, device="cpu").config.context_t == 0.2
+
+
 def test_method_is_registered_as_gac():
     from gac_bench.registry import get_method_class
 
