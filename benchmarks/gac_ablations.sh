@@ -67,8 +67,7 @@ train_one() {  # KEY SEED TAG GPU
 }
 
 eval_one() {  # KEY TAG METHOD GPU SHARD
-  local key=$1 tag=$2 method=$3 gpu=$4 shard=$5 o
-  local opts=(--option context_t=0)  # the committed tables were sampled with clean context (before context_t=auto)
+  local key=$1 tag=$2 method=$3 gpu=$4 shard=$5 opts=() o
   while read -r o; do [ -n "$o" ] && opts+=(--option "$o"); done < <(python3 -m gac.ablations eval-options "$key")
   for o in ${EVAL_OPTS:-}; do opts+=(--option "$o"); done  # e.g. EVAL_OPTS="steps=2" for a smoke run
   CUDA_VISIBLE_DEVICES=$gpu timeout ${EVAL_TIMEOUT:-1200} python3 -c "$CLI" run --method gac --name "$method" \

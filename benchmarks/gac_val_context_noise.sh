@@ -3,7 +3,7 @@
 #   bash benchmarks/gac_val_context_noise.sh [RUNS_DIR] [T ...]
 # For each flow time T (default 0 0.2 0.1): the shipped checkpoint on val00-val11, both trajectories, 12 Euler steps
 # at shift 6 (the fast setting of results/gac/runs_2026-12-01_emit_geometry/), no pose estimate; one leaderboard in
-# RUNS_DIR (default runs/val-context-noise). CPU: about 6 minutes per trajectory and T on 2 cores.
+# RUNS_DIR (default runs/val-context-noise). CPU: about 14 minutes per trajectory and T on 2 cores.
 set -u
 R=${1:-runs/val-context-noise}; shift || true
 TS=("$@"); [ ${#TS[@]} -gt 0 ] || TS=(0 0.2 0.1)

@@ -6,7 +6,7 @@
 set -u
 R=${1:-runs/val-retrieval}; shift || true
 COMMON=(--split synthroom-val --clips val00,val01,val02 --estimator none --runs-dir "$R" --option steps=20
-        --option compile=false --option context_t=0 "$@")  # context_t=0: as run on 2026-11-30, before context_t
+        --option compile=false "$@")
 variant() {  # NAME TRAJECTORY KEEP_RECENT ORDER
   gac-bench run --method gac --name "gac-$1" --trajectory "$2" "${COMMON[@]}" --option "keep_recent=$3" \
     --option "context_order=$4" || exit 1

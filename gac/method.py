@@ -103,8 +103,9 @@ class GaCMethod(Method):
         self._last_scale = 1.0
         self._estimated = False
         self._warned_domain = False
-        if not 0.0 <= self.config.context_t < 1.0:  # fails here, before any clip
-            raise ValueError(f"option context_t={self.config.context_t}: expected a flow time in [0, 1)")
+        from gac.sample import check_context_t
+
+        check_context_t(self.config.context_t)  # a bad value fails here, before any clip
 
     def setup(self) -> None:
         from gac.checkpoint import load_checkpoint, resolve_vae_path

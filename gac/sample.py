@@ -47,6 +47,12 @@ from gac.vae import LatentCodec
 log = logging.getLogger(__name__)
 
 
+def check_context_t(t: float) -> None:
+    """ValueError unless ``t`` is a flow time a context item can carry: [0, 1) (1 is pure noise)."""
+    if not 0.0 <= t < 1.0:
+        raise ValueError(f"context_t must be in [0, 1) (a flow time; 1 is pure noise), got {t}")
+
+
 @dataclass(frozen=True)
 class SampleConfig:
     steps: int = 50
@@ -79,8 +85,7 @@ class SampleConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self):
-        if not 0.0 <= self.context_t < 1.0:
-            raise ValueError(f"context_t must be in [0, 1) (a flow time; 1 is pure noise), got {self.context_t}")
+        check_context_t(self.context_t)
 
 
 @dataclass

@@ -36,6 +36,11 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _require_runs_dir(runs_dir: Path) -> None:
+    if not runs_dir.is_dir():
+        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("-v", "--verbose", is_flag=True, help="Log details (per-clip warnings are always logged).")
 def main(verbose: bool) -> None:
@@ -252,7 +257,7 @@ def table(runs_dir: Path, fmt: str, plots: bool, paper: bool, base: str | None) 
     elif paper:  # the paper's tables and our ablation rows need no runs of one's own
         click.echo(f"note: no runs folder {runs_dir}: the paper's tables without reproduced rows", err=True)
     else:
-        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+        _require_runs_dir(runs_dir)
     if paper:
         from gac_bench.paper_tables import paper_comparison
 
@@ -268,8 +273,7 @@ def _paired_table(runs_dir: Path, base: str, fmt: str, paper: bool) -> None:
 
     if paper or fmt not in ("md", "csv"):
         _fail("--against prints md or csv, without --paper")
-    if not runs_dir.is_dir():
-        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+    _require_runs_dir(runs_dir)
     try:
         rows = paired_rows(runs_dir, base)
     except ValueError as exc:
@@ -289,8 +293,7 @@ def report(runs_dir: Path, out: Path | None, clips: str | None, frames: str) -> 
     from gac_bench.report import build_report
     from gac_bench.records import write_text_atomic
 
-    if not runs_dir.is_dir():
-        _fail(f"no runs folder {runs_dir} (give the --runs-dir that `gac-bench run` wrote to)")
+    _require_runs_dir(runs_dir)
     try:
         idx = tuple(int(f) for f in frames.split(",") if f.strip())
     except ValueError:

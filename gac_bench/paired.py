@@ -44,7 +44,7 @@ class PairedRow:
 def paired_rows(runs_dir: Path, base: str) -> list[PairedRow]:
     """Every other method's paired difference from ``base``, for each split and trajectory where ``base`` ran.
     ValueError when ``base`` has no records under ``runs_dir``, naming the methods that do."""
-    rows, seen = [], set()
+    rows, base_found = [], False
     for base_dir in sorted(Path(runs_dir).glob(f"*/*/{base}")):
         base_clips = read_method_records(base_dir)
         if not base_clips:
@@ -58,8 +58,8 @@ def paired_rows(runs_dir: Path, base: str) -> list[PairedRow]:
                                                 clip_values(base_clips, col, trajectory, subset)[0])
                          for col in PAIRED_COLUMNS}  # fmt: skip
                 rows.append(PairedRow(split, trajectory, subset, method_dir.name, base, diffs))
-        seen.add(base)
-    if not seen:
+        base_found = True
+    if not base_found:
         found = sorted({p.name for p in Path(runs_dir).glob("*/*/*") if p.is_dir()})
         raise ValueError(f"no records of {base!r} under {runs_dir} (methods there: {', '.join(found) or 'none'})")
     return rows
